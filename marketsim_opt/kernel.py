@@ -1,0 +1,139 @@
+"""The profit kernel of SPEC section 1, and nothing else.
+
+All day tensors are fractional moves relative to the previous close.  Every
+input broadcasts against the others, so one call scores one problem (`[N]`),
+a batch of problems (`[S, N]`), a batch of candidates (`high_pred + h` with
+`h` of shape `[K, 1]` gives `[K, N]`) or both (`[S, 1, N]` day tensors with
+`[S, K, 1]` offsets give `[S, K, N]`).  No Python loop runs over candidates or
+simulations.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+__all__ = ["profit_per_day", "profit_per_day_f64", "check_kernel_inputs", "check_fee", "raw_profit_per_day"]
+
+
+def check_kernel_inputs(**tensors: Tensor) -> None:
+    """Raise ValueError naming the field when inputs are not float tensors on one device.
+
+    Only metadata is inspected (dtype, device, shape), so this never syncs with
+    the device.
+    """
+    first_name, first = None, None
+    for name, t in tensors.items():
+        if not isinstance(t, Tensor):
+            raise ValueError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
+        if not t.is_floating_point():
+            raise ValueError(f"{name}: expected a floating-point tensor, got dtype {t.dtype}")
+        if first is None:
+            first_name, first = name, t
+        elif t.device != first.device:
+            raise ValueError(
+                f"{name}: on device {t.device}, but {first_name} is on {first.device}; "
+                "move all inputs to one device"
+            )
+    shapes = {name: tuple(t.shape) for name, t in tensors.items()}
+    try:
+        torch.broadcast_shapes(*shapes.values())
+    except RuntimeError:
+        raise ValueError(f"shapes do not broadcast together: {shapes}") from None
+
+
+def check_fee(trading_fee: float) -> None:
+    """Raise ValueError unless the fee is a finite number >= 0."""
+    if isinstance(trading_fee, bool) or not isinstance(trading_fee, (int, float)):
+        raise ValueError(f"trading_fee: expected a number, got {type(trading_fee).__name__}")
+    if not math.isfinite(trading_fee) or trading_fee < 0:
+        raise ValueError(f"trading_fee: must be finite and >= 0, got {trading_fee!r}")
+
+
+def profit_per_day(
+    close: Tensor,
+    high: Tensor,
+    high_pred: Tensor,
+    low: Tensor,
+    low_pred: Tensor,
+    positions: Tensor,
+    *,
+    close_at_eod: bool = False,
+    trading_fee: float = 0.0005,
+) -> Tensor:
+    """Per-day profit (fraction of the previous close), broadcast over all inputs.
+
+    `high_pred` and `low_pred` already include the offsets `h` and `l`.  The
+    result has the broadcast shape of the inputs and their dtype and device.
+    Inputs are checked for dtype, device and shape (no device sync); values are
+    not (see `marketsim_opt.data.Problem` for the validated container).
+    """
+    check_kernel_inputs(
+        close=close, high=high, high_pred=high_pred, low=low, low_pred=low_pred, positions=positions
+    )
+    check_fee(trading_fee)
+    return raw_profit_per_day(
+        close, high, high_pred, low, low_pred, positions, close_at_eod=close_at_eod, trading_fee=trading_fee
+    )
+
+
+def raw_profit_per_day(
+    close: Tensor,
+    high: Tensor,
+    high_pred: Tensor,
+    low: Tensor,
+    low_pred: Tensor,
+    positions: Tensor,
+    *,
+    close_at_eod: bool = False,
+    trading_fee: float = 0.0005,
+) -> Tensor:
+    """`profit_per_day` without the input checks: the hot path for already-validated problems."""
+    high_q = high_pred.clamp(0.0, 10.0)
+    low_q = low_pred.clamp(-1.0, 0.0)
+    pos_long = positions.clamp(0.0, 10.0)
+    pos_short = positions.clamp(-10.0, 0.0)
+
+    # Both entries are strict: a limit exactly at the day's extreme is not filled.
+    enter_long = (low_q > low).to(high_q.dtype) * pos_long
+    enter_short = (high_q < high).to(high_q.dtype) * pos_short
+    fee = trading_fee * (enter_long - enter_short)  # pos_short <= 0, so this adds |ps|
+
+    if close_at_eod:
+        long = enter_long * (close - low_q)
+        short = enter_short * (close - high_q)
+    else:
+        # Take-profits are non-strict: a target exactly at the extreme is taken.
+        long = enter_long * (torch.where(high_q <= high, high_q, close) - low_q)
+        short = enter_short * (torch.where(low_q >= low, low_q, close) - high_q)
+    return long + short - fee
+
+
+def profit_per_day_f64(
+    close: Tensor,
+    high: Tensor,
+    high_pred: Tensor,
+    low: Tensor,
+    low_pred: Tensor,
+    positions: Tensor,
+    *,
+    close_at_eod: bool = False,
+    trading_fee: float = 0.0005,
+) -> Tensor:
+    """The float64 reference path used for scoring: same formula, every input cast to float64."""
+    check_kernel_inputs(
+        close=close, high=high, high_pred=high_pred, low=low, low_pred=low_pred, positions=positions
+    )
+    check_fee(trading_fee)
+    return raw_profit_per_day(
+        close.double(),
+        high.double(),
+        high_pred.double(),
+        low.double(),
+        low_pred.double(),
+        positions.double(),
+        close_at_eod=close_at_eod,
+        trading_fee=trading_fee,
+    )

@@ -1,0 +1,7 @@
+"""Optimizers behind one result type: `direct` (the historical baseline), batched
+`nevergrad:<Optimizer>`, a batched zooming `grid`, and the `exact` optimum."""
+
+from .api import METHODS, default_budget, optimize, optimize_always_on, optimize_entry_exit
+from .result import OptimizeResult
+
+__all__ = ["METHODS", "OptimizeResult", "default_budget", "optimize", "optimize_always_on", "optimize_entry_exit"]

@@ -1,0 +1,247 @@
+"""The two public optimizations and the method dispatch behind them.
+
+`optimize_entry_exit` and `optimize_always_on` validate their inputs into a
+`Problem`, build the strategy's `Objective`, run the method once per policy
+(both for `close_at_eod=None`, keeping the better per simulation) and count
+evaluations and host syncs over the whole call.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+
+import numpy as np
+from torch import Tensor
+
+from ..data import CRYPTO_FEE, DEFAULT_FEE, Problem, check_values
+from ..instrument import count_syncs
+from ..strategies import Objective, always_on_objective, entry_exit_objective
+from . import direct, exact, grid
+from . import nevergrad as ng_method
+from .result import OptimizeResult, Solution
+
+__all__ = [
+    "optimize_entry_exit",
+    "optimize_always_on",
+    "optimize",
+    "default_budget",
+    "check_method",
+    "DEFAULT_BOUNDS",
+    "METHODS",
+]
+
+DEFAULT_BOUNDS = ((-0.03, 0.03), (-0.03, 0.03))
+#: Method names; nevergrad's take the optimizer after a colon, e.g. "nevergrad:NGOpt".
+METHODS = ("direct", "grid", "exact") + tuple(f"nevergrad:{name}" for name in ng_method.OPTIMIZERS)
+_HISTORIC_BUDGETS = {"entry_exit": 500, "always_on": 240}
+_FAST_BUDGET = 100
+
+
+def default_budget(strategy: str) -> int:
+    """500 (entry/exit) or 240 (always-on); 100 for both when MARKETSIM_FAST_OPTIMIZE=1 (read per call)."""
+    if os.environ.get("MARKETSIM_FAST_OPTIMIZE", "").strip() == "1":
+        return _FAST_BUDGET
+    return _HISTORIC_BUDGETS[strategy]
+
+
+def check_method(method: str) -> Callable[..., Solution]:
+    """The solver for a method name; ValueError naming `method` when unknown."""
+    if not isinstance(method, str):
+        raise ValueError(f"method: expected a string, got {type(method).__name__}")
+    if method == "direct":
+        return direct.solve
+    if method == "grid":
+        return grid.solve
+    if method == "exact":
+        return exact.solve
+    if method.startswith("nevergrad:"):
+        name = method.split(":", 1)[1]
+        ng_method.check_name(name)
+        return lambda obj, bounds, budget, seed: ng_method.solve(obj, bounds, budget, seed, name=name)
+    raise ValueError(f"method: unknown method {method!r}; expected one of {', '.join(METHODS)}")
+
+
+def _check_bounds(bounds) -> tuple[tuple[float, float], tuple[float, float]]:
+    try:
+        (h_lo, h_hi), (l_lo, l_hi) = bounds
+        pairs = ((float(h_lo), float(h_hi)), (float(l_lo), float(l_hi)))
+    except (TypeError, ValueError):
+        raise ValueError(f"bounds: expected ((h_lo, h_hi), (l_lo, l_hi)), got {bounds!r}") from None
+    for axis, (lo, hi) in zip("hl", pairs):
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ValueError(f"bounds: {axis} bounds must be finite, got ({lo}, {hi})")
+        if lo >= hi:
+            raise ValueError(f"bounds: {axis} lower bound {lo} must be below its upper bound {hi}")
+    return pairs
+
+
+def _check_budget(budget, strategy: str) -> int:
+    if budget is None:
+        return default_budget(strategy)
+    if isinstance(budget, bool) or int(budget) != budget or budget <= 0:
+        raise ValueError(f"budget: must be a positive integer, got {budget!r}")
+    return int(budget)
+
+
+def _check_policy(close_at_eod) -> tuple[bool, ...]:
+    if close_at_eod is None:
+        return (False, True)
+    if not isinstance(close_at_eod, bool):
+        raise ValueError(f"close_at_eod: expected True, False or None (policy search), got {close_at_eod!r}")
+    return (close_at_eod,)
+
+
+def _read_back(solutions: list[Solution]) -> list[dict[str, np.ndarray]]:
+    """Host copies of every field of every policy's solution, with one read-back for all device tensors."""
+    import torch
+
+    fields = ("h", "l", "profit", "supremum")
+    tensors = [getattr(sol, f) for sol in solutions for f in fields if isinstance(getattr(sol, f), Tensor)]
+    host = iter(torch.stack([t.double() for t in tensors]).tolist()) if tensors else iter(())
+    out = []
+    for sol in solutions:
+        row = {}
+        for f in fields:
+            value = getattr(sol, f)
+            row[f] = None if value is None else np.asarray(next(host) if isinstance(value, Tensor) else value)
+        out.append(row)
+    return out
+
+
+def optimize(
+    objective: Objective,
+    *,
+    strategy: str,
+    close_at_eod: bool | None,
+    bounds=DEFAULT_BOUNDS,
+    method: str = "direct",
+    budget: int | None = None,
+    seed: int = 0,
+) -> OptimizeResult:
+    """Run `method` on a built objective (the common path of both public optimizations)."""
+    start = time.perf_counter()
+    solver = check_method(method)
+    budget = None if method == "exact" and budget is None else _check_budget(budget, strategy)
+    bounds = _check_bounds(bounds)
+    policies = _check_policy(close_at_eod)
+    with count_syncs() as counter:
+        solutions = [solver(objective.with_policy(policy), bounds, budget, seed) for policy in policies]
+        host = _read_back(solutions)
+    n_sims = objective.problem.n_sims
+    key = "supremum" if method == "exact" else "profit"
+    values = np.stack([row[key] for row in host])  # [P, S]
+    pick = np.argmax(values, axis=0)  # first policy wins ties
+    cols = np.arange(n_sims)
+
+    def chosen(field: str):
+        if host[0][field] is None:
+            return None
+        picked = np.stack([row[field] for row in host])[pick, cols]
+        return picked if objective.problem.batched else float(picked[0])
+
+    chosen_policy = np.array(policies)[pick]
+    nfev = sum(np.asarray(sol.nfev) for sol in solutions)
+    if int(nfev.sum()) != counter.evaluations:
+        raise RuntimeError(
+            f"{method}: reported {int(nfev.sum())} evaluations but {counter.evaluations} were counted"
+        )
+    return OptimizeResult(
+        h=chosen("h"),
+        l=chosen("l"),
+        profit=chosen("profit"),
+        close_at_eod=chosen_policy if objective.problem.batched else bool(chosen_policy[0]),
+        method=method,
+        nfev=nfev if objective.problem.batched else int(nfev[0]),
+        syncs=counter.syncs,
+        wall_time=time.perf_counter() - start,
+        budget=budget,
+        supremum=chosen("supremum"),
+        strategy=strategy,
+        policies=policies,
+        bounds=bounds,
+        objective=objective,
+    )
+
+
+def _problem(close, high, high_pred, low, low_pred, *, is_crypto: bool, trading_fee: float) -> Problem:
+    return Problem(
+        close=close, high=high, low=low, high_pred=high_pred, low_pred=low_pred,
+        is_crypto=is_crypto, trading_fee=trading_fee,
+    )
+
+
+def optimize_entry_exit(
+    close: Tensor,
+    high: Tensor,
+    high_pred: Tensor,
+    low: Tensor,
+    low_pred: Tensor,
+    positions: Tensor,
+    *,
+    close_at_eod: bool | None = False,
+    trading_fee: float = DEFAULT_FEE,
+    bounds=DEFAULT_BOUNDS,
+    method: str = "direct",
+    budget: int | None = None,
+    seed: int = 0,
+) -> OptimizeResult:
+    """Find `(h, l)` maximising the entry/exit profit, for `[N]` or batched `[S, N]` inputs.
+
+    `close_at_eod=None` searches both policies and keeps the better.  `budget`
+    is candidates per simulation and policy (default 500; unused by `exact`).
+    """
+    start = time.perf_counter()
+    with count_syncs() as counter:
+        problem = _problem(close, high, high_pred, low, low_pred, is_crypto=False, trading_fee=trading_fee)
+        if not isinstance(positions, Tensor) or positions.shape != problem.close.shape:
+            shape = tuple(positions.shape) if isinstance(positions, Tensor) else type(positions).__name__
+            raise ValueError(f"positions: expected a tensor of shape {tuple(problem.close.shape)}, got {shape}")
+        if positions.device != problem.device or positions.dtype != problem.dtype:
+            raise ValueError(
+                f"positions: {positions.dtype} on {positions.device}, expected {problem.dtype} on {problem.device}"
+            )
+        check_values({"positions": positions})
+    objective = entry_exit_objective(problem, positions)
+    result = optimize(
+        objective, strategy="entry_exit", close_at_eod=close_at_eod, bounds=bounds,
+        method=method, budget=budget, seed=seed,
+    )
+    result.syncs += counter.syncs
+    result.wall_time = time.perf_counter() - start
+    return result
+
+
+def optimize_always_on(
+    close: Tensor,
+    high: Tensor,
+    high_pred: Tensor,
+    low: Tensor,
+    low_pred: Tensor,
+    *,
+    is_crypto: bool = False,
+    close_at_eod: bool | None = False,
+    trading_fee: float | None = None,
+    bounds=DEFAULT_BOUNDS,
+    method: str = "direct",
+    budget: int | None = None,
+    seed: int = 0,
+) -> OptimizeResult:
+    """Find `(h, l)` maximising the always-on profit (buy leg + sell leg; buy only for crypto).
+
+    The fee defaults to 0.0015 for crypto and 0.0005 otherwise; `budget` defaults to 240.
+    """
+    start = time.perf_counter()
+    fee = (CRYPTO_FEE if is_crypto else DEFAULT_FEE) if trading_fee is None else trading_fee
+    with count_syncs() as counter:
+        problem = _problem(close, high, high_pred, low, low_pred, is_crypto=is_crypto, trading_fee=fee)
+    objective = always_on_objective(problem)
+    result = optimize(
+        objective, strategy="always_on", close_at_eod=close_at_eod, bounds=bounds,
+        method=method, budget=budget, seed=seed,
+    )
+    result.syncs += counter.syncs
+    result.wall_time = time.perf_counter() - start
+    return result

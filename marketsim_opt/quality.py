@@ -1,0 +1,63 @@
+"""Profit quality: regret against the exact optimum, scored in float64."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .optimizers.result import OptimizeResult
+from .strategies import Objective
+
+__all__ = ["regret_bp", "score_f64", "exact_optimum"]
+
+
+def score_f64(objective: Objective, h, l, close_at_eod) -> np.ndarray:
+    """The float64 objective at `(h, l)` under policy `close_at_eod`, per simulation (`[S]`)."""
+    p = objective.problem.as_float64()
+    legs = tuple(leg.double() for leg in objective.legs)
+    h = np.atleast_1d(np.asarray(h, dtype=np.float64))
+    l = np.atleast_1d(np.asarray(l, dtype=np.float64))
+    eod = np.atleast_1d(np.asarray(close_at_eod, dtype=bool))
+    out = np.empty(len(h))
+    for policy in (False, True):
+        rows = np.flatnonzero(eod == policy)
+        if len(rows) == 0:
+            continue
+        obj = Objective(p if not p.batched else p[torch.as_tensor(rows)], (
+            legs if not p.batched else tuple(leg[torch.as_tensor(rows)] for leg in legs)
+        ), policy)
+        ht = torch.as_tensor(h[rows], device=p.device)
+        lt = torch.as_tensor(l[rows], device=p.device)
+        scores = obj.batch(ht[:, None], lt[:, None])[:, 0] if p.batched else obj.batch(ht, lt)
+        out[rows] = scores.cpu().numpy()
+    return out
+
+
+def exact_optimum(result: OptimizeResult) -> np.ndarray:
+    """The exact supremum over the same box and policies as `result`, per simulation (`[S]`)."""
+    from .optimizers.api import optimize
+
+    exact = optimize(
+        result.objective,
+        strategy=result.strategy,
+        close_at_eod=None if len(result.policies) == 2 else result.policies[0],
+        bounds=result.bounds,
+        method="exact",
+    )
+    return np.atleast_1d(exact.supremum)
+
+
+def regret_bp(result: OptimizeResult, problem=None, *, optimum: np.ndarray | None = None):
+    """`(exact optimum - float64 profit at result's (h, l)) * 1e4`, per simulation; a float when unbatched.
+
+    `problem`, when given, must be the problem the result was computed on.
+    `optimum` (from `exact_optimum`) skips recomputing the exact solution.
+    """
+    if result.objective is None:
+        raise ValueError("result: carries no objective; pass a result of optimize_entry_exit/optimize_always_on")
+    if problem is not None and problem is not result.objective.problem:
+        raise ValueError("problem: is not the problem this result was computed on")
+    best = exact_optimum(result) if optimum is None else np.atleast_1d(optimum)
+    achieved = score_f64(result.objective, result.h, result.l, result.close_at_eod)
+    regret = (best - achieved) * 1e4
+    return regret if result.batched else float(regret[0])

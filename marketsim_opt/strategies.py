@@ -1,0 +1,120 @@
+"""The two strategies of SPEC section 2 and their objectives `sum_i profit_i(h, l)`.
+
+A strategy is a tuple of *legs*, each a positions tensor scored by one kernel
+call: entry/exit has one leg (its forecast-driven positions), always-on has a
+buy leg (`+1` every day) and a sell leg (`-1` every day; none for crypto).
+
+`Objective` scores one candidate `(h, l)` as the historical optimizer did (one
+kernel call per leg, a sum; the caller reads the result back) or a batch of
+candidates in one broadcast kernel call per leg.  It counts every candidate
+it scores with `instrument.record_evaluations`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .data import Problem
+from .instrument import record_evaluations
+from .kernel import raw_profit_per_day
+
+__all__ = [
+    "entry_exit_positions",
+    "always_on_legs",
+    "Objective",
+    "entry_exit_objective",
+    "always_on_objective",
+]
+
+
+def entry_exit_positions(high_pred: Tensor, low_pred: Tensor, *, is_crypto: bool = False) -> Tensor:
+    """MaxDiff positions: `+1` where `|Hp| > |Lp|`, else `-1`; `0` where `Hp <= Lp`; crypto never shorts."""
+    positions = torch.where(high_pred.abs() > low_pred.abs(), 1.0, -1.0).to(high_pred.dtype)
+    positions = torch.where(high_pred <= low_pred, torch.zeros_like(positions), positions)
+    if is_crypto:
+        positions = positions.clamp(min=0.0)
+    return positions
+
+
+def always_on_legs(like: Tensor, *, is_crypto: bool = False) -> tuple[Tensor, ...]:
+    """The always-on positions: a buy leg of `+1` and (not for crypto) a sell leg of `-1`, shaped like `like`."""
+    buy = torch.ones_like(like)
+    return (buy,) if is_crypto else (buy, -buy)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """`sum_i profit_i(h, l)` of one strategy on a `Problem`, for one policy.
+
+    `legs` are positions tensors shaped like the problem's (`[N]` or `[S, N]`).
+    """
+
+    problem: Problem
+    legs: tuple[Tensor, ...]
+    close_at_eod: bool = False
+
+    def __post_init__(self) -> None:
+        shape = tuple(self.problem.close.shape)
+        for i, leg in enumerate(self.legs):
+            if tuple(leg.shape) != shape:
+                raise ValueError(f"positions: leg {i} has shape {tuple(leg.shape)}, expected {shape}")
+            if leg.dtype != self.problem.dtype or leg.device != self.problem.device:
+                raise ValueError(
+                    f"positions: leg {i} is {leg.dtype} on {leg.device}, expected "
+                    f"{self.problem.dtype} on {self.problem.device}"
+                )
+
+    def with_policy(self, close_at_eod: bool) -> Objective:
+        return Objective(self.problem, self.legs, close_at_eod)
+
+    def _score(self, h: Tensor | float, l: Tensor | float, expand) -> Tensor:
+        p = self.problem
+        total = None
+        for leg in self.legs:
+            day = raw_profit_per_day(
+                expand(p.close),
+                expand(p.high),
+                expand(p.high_pred) + h,
+                expand(p.low),
+                expand(p.low_pred) + l,
+                expand(leg),
+                close_at_eod=self.close_at_eod,
+                trading_fee=p.trading_fee,
+            ).sum(-1)
+            total = day if total is None else total + day
+        return total
+
+    def __call__(self, h: float, l: float) -> Tensor:
+        """Score one candidate: a 0-d tensor (`[S]` for a batched problem), not yet read back."""
+        record_evaluations(self.problem.n_sims)
+        return self._score(h, l, lambda t: t)
+
+    def batch(self, h: Tensor, l: Tensor) -> Tensor:
+        """Score K candidates in one broadcast kernel call per leg.
+
+        `h`, `l`: `[K]` for an unbatched problem, `[S, K]` for a batched one.
+        Returns `[K]` or `[S, K]` profits on the problem's device.
+        """
+        want = (self.problem.n_sims, -1) if self.problem.batched else (-1,)
+        if h.dim() != len(want) or l.shape != h.shape or (self.problem.batched and h.shape[0] != want[0]):
+            raise ValueError(
+                f"h, l: expected matching shapes {'[S, K]' if self.problem.batched else '[K]'} "
+                f"with S={self.problem.n_sims}, got {tuple(h.shape)} and {tuple(l.shape)}"
+            )
+        record_evaluations(h.numel())
+        return self._score(h.unsqueeze(-1), l.unsqueeze(-1), lambda t: t.unsqueeze(-2))
+
+
+def entry_exit_objective(problem: Problem, positions: Tensor | None = None, *, close_at_eod: bool = False) -> Objective:
+    """The entry/exit objective; positions default to `entry_exit_positions` of the problem's forecasts."""
+    if positions is None:
+        positions = entry_exit_positions(problem.high_pred, problem.low_pred, is_crypto=problem.is_crypto)
+    return Objective(problem, (positions,), close_at_eod)
+
+
+def always_on_objective(problem: Problem, *, close_at_eod: bool = False) -> Objective:
+    """The always-on objective: the sum of its buy and (not for crypto) sell legs."""
+    return Objective(problem, always_on_legs(problem.close, is_crypto=problem.is_crypto), close_at_eod)

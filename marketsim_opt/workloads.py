@@ -1,0 +1,67 @@
+"""The named workloads (SPEC section 4) that the suite, the tests and the reports share.
+
+Each returns validated `Problem`s; nothing else in the project builds data of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+
+from .data import OHLC, Problem, backtest_windows, load_ohlc_csv, synthetic_ohlc, synthetic_problem
+
+__all__ = ["Workload", "profile", "backtest", "scaling", "PROFILE_SEED", "BACKTEST_SERIES_SEED", "SCALING_SIZES"]
+
+PROFILE_SEED = 42
+PROFILE_DAYS = 200
+PROFILE_FEE = 0.0015
+BACKTEST_SERIES_SEED = 0  # the bundled synthetic series; seeds are only ever appended
+BACKTEST_SERIES_BARS = 400
+SCALING_SIZES = (6, 200, 2000, 20000)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A named problem (one `[N]` or a batch `[S, N]`) and the policy it is optimized under.
+
+    `close_at_eod=None` means the policy search (both policies, keep the better).
+    """
+
+    name: str
+    problem: Problem
+    close_at_eod: bool | None
+
+
+def profile(*, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> Workload:
+    """The historical bottleneck study: N = 200 synthetic days, seed 42, fee 0.0015, intraday."""
+    problem = synthetic_problem(PROFILE_DAYS, PROFILE_SEED, dtype=dtype, device=device, trading_fee=PROFILE_FEE)
+    return Workload("profile", problem, close_at_eod=False)
+
+
+@lru_cache(maxsize=4)
+def _bundled_series(seed: int) -> OHLC:
+    return synthetic_ohlc(BACKTEST_SERIES_BARS, seed)
+
+
+def backtest(
+    csv_path: str | None = None,
+    *,
+    is_crypto: bool = False,
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
+) -> Workload:
+    """The walk-forward backtest: 70 simulations x 6 scored days as one `[70, 6]` batch, policy search.
+
+    Without `csv_path` it runs on the bundled seeded synthetic series.
+    """
+    bars = load_ohlc_csv(csv_path) if csv_path else _bundled_series(BACKTEST_SERIES_SEED)
+    problem = backtest_windows(bars, is_crypto=is_crypto, dtype=dtype, device=device)
+    return Workload(f"backtest:{bars.symbol}", problem, close_at_eod=None)
+
+
+def scaling(n_days: int, *, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> Workload:
+    """The profile recipe at another size (SPEC's scaling workload, N in SCALING_SIZES)."""
+    problem = synthetic_problem(n_days, PROFILE_SEED, dtype=dtype, device=device, trading_fee=PROFILE_FEE)
+    return Workload(f"scaling:{n_days}", problem, close_at_eod=False)
