@@ -1,0 +1,46 @@
+"""Shared fixtures: the real sample CSV files, which live outside the repository.
+
+The files are read from `../shared/data` next to the repository root and are
+never copied into it; tests that need them skip when the folder is absent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+#: `<repo root>/../shared/data`
+DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+#: The sample files the SPEC names; SUIUSDT is the crypto one (with a `timestamp` column).
+REAL_FILES = ("HEI.csv", "IBKR.csv", "NIO.csv", "SUIUSDT.csv")
+CRYPTO_FILES = frozenset({"SUIUSDT.csv"})
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real-data folder, or a skip when this checkout has no `../shared/data` beside it."""
+    if not DATA_DIR.is_dir():
+        pytest.skip(f"real data folder {DATA_DIR} is absent (expected at <repo root>/../shared/data)")
+    return DATA_DIR
+
+
+@pytest.fixture(params=REAL_FILES)
+def real_csv(request: pytest.FixtureRequest, data_dir: Path) -> Path:
+    """Each real sample CSV in turn (skipped when that file is missing)."""
+    path = data_dir / request.param
+    if not path.is_file():
+        pytest.skip(f"real data file {path} is absent")
+    return path
+
+
+def is_crypto_file(path: Path) -> bool:
+    """Whether a sample file is the crypto series (crypto fee, no shorts)."""
+    return path.name in CRYPTO_FILES
+
+
+@pytest.fixture
+def crypto_of():
+    """`is_crypto_file` as a fixture, so test modules need not import conftest."""
+    return is_crypto_file
