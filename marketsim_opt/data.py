@@ -387,8 +387,7 @@ def backtest_windows(
     if first.min() < 1:
         need = n_sims + n_days + 2
         raise DataError(
-            f"bars: {len(bars)} bars are too few for {n_sims} simulations of {n_days} days "
-            f"(need at least {need})"
+            f"bars: {len(bars)} bars are too few for {n_sims} simulations of {n_days} days (need at least {need})"
         )
     index = first[:, None] + np.arange(n_days)[None, :]
     arrays = {**moves, **preds}

@@ -34,8 +34,7 @@ def check_kernel_inputs(**tensors: Tensor) -> None:
             first_name, first = name, t
         elif t.device != first.device:
             raise ValueError(
-                f"{name}: on device {t.device}, but {first_name} is on {first.device}; "
-                "move all inputs to one device"
+                f"{name}: on device {t.device}, but {first_name} is on {first.device}; move all inputs to one device"
             )
     shapes = {name: tuple(t.shape) for name, t in tensors.items()}
     try:
@@ -70,9 +69,7 @@ def profit_per_day(
     Inputs are checked for dtype, device and shape (no device sync); values are
     not (see `marketsim_opt.data.Problem` for the validated container).
     """
-    check_kernel_inputs(
-        close=close, high=high, high_pred=high_pred, low=low, low_pred=low_pred, positions=positions
-    )
+    check_kernel_inputs(close=close, high=high, high_pred=high_pred, low=low, low_pred=low_pred, positions=positions)
     check_fee(trading_fee)
     return raw_profit_per_day(
         close, high, high_pred, low, low_pred, positions, close_at_eod=close_at_eod, trading_fee=trading_fee
@@ -123,9 +120,7 @@ def profit_per_day_f64(
     trading_fee: float = 0.0005,
 ) -> Tensor:
     """The float64 reference path used for scoring: same formula, every input cast to float64."""
-    check_kernel_inputs(
-        close=close, high=high, high_pred=high_pred, low=low, low_pred=low_pred, positions=positions
-    )
+    check_kernel_inputs(close=close, high=high, high_pred=high_pred, low=low, low_pred=low_pred, positions=positions)
     check_fee(trading_fee)
     return raw_profit_per_day(
         close.double(),

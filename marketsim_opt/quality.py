@@ -23,9 +23,11 @@ def score_f64(objective: Objective, h, l, close_at_eod) -> np.ndarray:
         rows = np.flatnonzero(eod == policy)
         if len(rows) == 0:
             continue
-        obj = Objective(p if not p.batched else p[torch.as_tensor(rows)], (
-            legs if not p.batched else tuple(leg[torch.as_tensor(rows)] for leg in legs)
-        ), policy)
+        obj = Objective(
+            p if not p.batched else p[torch.as_tensor(rows)],
+            (legs if not p.batched else tuple(leg[torch.as_tensor(rows)] for leg in legs)),
+            policy,
+        )
         ht = torch.as_tensor(h[rows], device=p.device)
         lt = torch.as_tensor(l[rows], device=p.device)
         scores = obj.batch(ht[:, None], lt[:, None])[:, 0] if p.batched else obj.batch(ht, lt)

@@ -11,8 +11,20 @@ from functools import lru_cache
 import torch
 
 from .data import OHLC, Problem, backtest_windows, load_ohlc_csv, synthetic_ohlc, synthetic_problem
+from .optimizers import OptimizeResult, optimize_always_on, optimize_entry_exit
+from .strategies import entry_exit_positions
 
-__all__ = ["Workload", "profile", "backtest", "scaling", "PROFILE_SEED", "BACKTEST_SERIES_SEED", "SCALING_SIZES"]
+__all__ = [
+    "Workload",
+    "profile",
+    "backtest",
+    "scaling",
+    "run",
+    "STRATEGIES",
+    "PROFILE_SEED",
+    "BACKTEST_SERIES_SEED",
+    "SCALING_SIZES",
+]
 
 PROFILE_SEED = 42
 PROFILE_DAYS = 200
@@ -20,6 +32,8 @@ PROFILE_FEE = 0.0015
 BACKTEST_SERIES_SEED = 0  # the bundled synthetic series; seeds are only ever appended
 BACKTEST_SERIES_BARS = 400
 SCALING_SIZES = (6, 200, 2000, 20000)
+#: The two optimizations every simulation runs (SPEC section 2).
+STRATEGIES = ("entry_exit", "always_on")
 
 
 @dataclass(frozen=True)
@@ -56,7 +70,7 @@ def backtest(
 
     Without `csv_path` it runs on the bundled seeded synthetic series.
     """
-    bars = load_ohlc_csv(csv_path) if csv_path else _bundled_series(BACKTEST_SERIES_SEED)
+    bars = load_ohlc_csv(csv_path) if csv_path is not None else _bundled_series(BACKTEST_SERIES_SEED)
     problem = backtest_windows(bars, is_crypto=is_crypto, dtype=dtype, device=device)
     return Workload(f"backtest:{bars.symbol}", problem, close_at_eod=None)
 
@@ -65,3 +79,24 @@ def scaling(n_days: int, *, dtype: torch.dtype = torch.float32, device: str | to
     """The profile recipe at another size (SPEC's scaling workload, N in SCALING_SIZES)."""
     problem = synthetic_problem(n_days, PROFILE_SEED, dtype=dtype, device=device, trading_fee=PROFILE_FEE)
     return Workload(f"scaling:{n_days}", problem, close_at_eod=False)
+
+
+def run(
+    workload: Workload, strategy: str, *, method: str = "direct", budget: int | None = None, seed: int = 0
+) -> OptimizeResult:
+    """One optimization of `workload` through the public API, as the simulator calls it.
+
+    `strategy` is `"entry_exit"` (positions by the MaxDiff rule) or `"always_on"`;
+    `budget=None` takes the method's default for that strategy.
+    """
+    p = workload.problem
+    args = (p.close, p.high, p.high_pred, p.low, p.low_pred)
+    common = dict(
+        close_at_eod=workload.close_at_eod, trading_fee=p.trading_fee, method=method, budget=budget, seed=seed
+    )
+    if strategy == "entry_exit":
+        positions = entry_exit_positions(p.high_pred, p.low_pred, is_crypto=p.is_crypto)
+        return optimize_entry_exit(*args, positions, **common)
+    if strategy == "always_on":
+        return optimize_always_on(*args, is_crypto=p.is_crypto, **common)
+    raise ValueError(f"strategy: expected one of {', '.join(STRATEGIES)}, got {strategy!r}")

@@ -145,9 +145,7 @@ def optimize(
     chosen_policy = np.array(policies)[pick]
     nfev = sum(np.asarray(sol.nfev) for sol in solutions)
     if int(nfev.sum()) != counter.evaluations:
-        raise RuntimeError(
-            f"{method}: reported {int(nfev.sum())} evaluations but {counter.evaluations} were counted"
-        )
+        raise RuntimeError(f"{method}: reported {int(nfev.sum())} evaluations but {counter.evaluations} were counted")
     return OptimizeResult(
         h=chosen("h"),
         l=chosen("l"),
@@ -168,8 +166,13 @@ def optimize(
 
 def _problem(close, high, high_pred, low, low_pred, *, is_crypto: bool, trading_fee: float) -> Problem:
     return Problem(
-        close=close, high=high, low=low, high_pred=high_pred, low_pred=low_pred,
-        is_crypto=is_crypto, trading_fee=trading_fee,
+        close=close,
+        high=high,
+        low=low,
+        high_pred=high_pred,
+        low_pred=low_pred,
+        is_crypto=is_crypto,
+        trading_fee=trading_fee,
     )
 
 
@@ -206,8 +209,13 @@ def optimize_entry_exit(
         check_values({"positions": positions})
     objective = entry_exit_objective(problem, positions)
     result = optimize(
-        objective, strategy="entry_exit", close_at_eod=close_at_eod, bounds=bounds,
-        method=method, budget=budget, seed=seed,
+        objective,
+        strategy="entry_exit",
+        close_at_eod=close_at_eod,
+        bounds=bounds,
+        method=method,
+        budget=budget,
+        seed=seed,
     )
     result.syncs += counter.syncs
     result.wall_time = time.perf_counter() - start
@@ -239,8 +247,13 @@ def optimize_always_on(
         problem = _problem(close, high, high_pred, low, low_pred, is_crypto=is_crypto, trading_fee=fee)
     objective = always_on_objective(problem)
     result = optimize(
-        objective, strategy="always_on", close_at_eod=close_at_eod, bounds=bounds,
-        method=method, budget=budget, seed=seed,
+        objective,
+        strategy="always_on",
+        close_at_eod=close_at_eod,
+        bounds=bounds,
+        method=method,
+        budget=budget,
+        seed=seed,
     )
     result.syncs += counter.syncs
     result.wall_time = time.perf_counter() - start

@@ -16,10 +16,14 @@ def solve(objective: Objective, bounds, budget: int, seed: int) -> Solution:
     from scipy.optimize import direct
 
     problem = objective.problem
-    subs = [objective] if not problem.batched else [
-        Objective(problem[s], tuple(leg[s] for leg in objective.legs), objective.close_at_eod)
-        for s in range(problem.n_sims)
-    ]
+    subs = (
+        [objective]
+        if not problem.batched
+        else [
+            Objective(problem[s], tuple(leg[s] for leg in objective.legs), objective.close_at_eod)
+            for s in range(problem.n_sims)
+        ]
+    )
     h, l, profit, nfev = [], [], [], []
     for sub in subs:
         res = direct(lambda x, f=sub: -f(x[0], x[1]).item(), bounds, maxfun=budget)

@@ -1,0 +1,162 @@
+"""Method x budget comparisons on the named workloads: wall time, evaluations, host syncs, regret.
+
+One `Trial` is one optimization (one strategy of one workload, with one method
+and budget); `run_trials` runs a list of them with a progress bar and scores
+each against the exact optimum, computed once per workload and strategy.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from .files import atomic_write
+from .optimizers import METHODS
+from .optimizers.api import check_method
+from .quality import exact_optimum, regret_bp
+from .workloads import STRATEGIES, Workload, run
+
+__all__ = ["Trial", "Row", "DEFAULT_BUDGETS", "parse_budget", "trials_for", "run_trials", "to_markdown", "write_csv"]
+
+#: Budgets every method (but `exact`) runs at by default: 100 (MARKETSIM_FAST_OPTIMIZE) and the historic default.
+DEFAULT_BUDGETS = ("100", "default")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One optimization to run: `budget=None` is the strategy's default (500 entry/exit, 240 always-on)."""
+
+    workload: str
+    strategy: str
+    method: str
+    budget: int | None
+
+
+@dataclass(frozen=True)
+class Row:
+    """What one trial measured.
+
+    `wall_time` is seconds for the whole call (all simulations); `nfev` and
+    `syncs` are totals over all simulations and policies; regret is in basis
+    points of the previous close, mean and max over simulations.
+    """
+
+    workload: str
+    strategy: str
+    method: str
+    budget: str
+    wall_time: float
+    nfev: int
+    syncs: int
+    regret_bp_mean: float
+    regret_bp_max: float
+
+
+def parse_budget(text: str) -> int | None:
+    """`"default"` -> None (the strategy's default), else a positive integer; ValueError naming `budget`."""
+    if text.strip().lower() == "default":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"budget: expected a positive integer or 'default', got {text!r}") from None
+    if value <= 0:
+        raise ValueError(f"budget: must be positive, got {value}")
+    return value
+
+
+def trials_for(
+    workload: str,
+    methods: Sequence[str] = METHODS,
+    budgets: Sequence[int | None] = (100, None),
+    strategies: Sequence[str] = STRATEGIES,
+) -> list[Trial]:
+    """Every strategy x method x budget of one workload (`exact` once: it takes no budget)."""
+    for method in methods:
+        check_method(method)
+    trials = []
+    for strategy in strategies:
+        for method in methods:
+            for budget in (None,) if method == "exact" else dict.fromkeys(budgets):
+                trials.append(Trial(workload, strategy, method, budget))
+    return trials
+
+
+def run_trials(
+    trials: Iterable[Trial],
+    workloads: dict[str, Workload],
+    *,
+    seed: int = 0,
+    progress: bool = True,
+    on_row: Callable[[Row], None] | None = None,
+) -> list[Row]:
+    """Run each trial once and score its regret against the exact optimum (cached per workload and strategy)."""
+    from tqdm.auto import tqdm
+
+    trials = list(trials)
+    optima: dict[tuple[str, str], np.ndarray] = {}
+    rows = []
+    bar = tqdm(trials, unit="run", disable=not progress, dynamic_ncols=True)
+    for trial in bar:
+        budget_text = "-" if trial.method == "exact" else ("default" if trial.budget is None else str(trial.budget))
+        bar.set_description(f"{trial.workload} {trial.strategy} {trial.method} {budget_text}")
+        workload = workloads[trial.workload]
+        result = run(workload, trial.strategy, method=trial.method, budget=trial.budget, seed=seed)
+        key = (trial.workload, trial.strategy)
+        if key not in optima:
+            optima[key] = exact_optimum(result)
+        regret = np.atleast_1d(regret_bp(result, optimum=optima[key]))
+        if trial.budget is None and trial.method != "exact":
+            budget_text = f"{result.budget} (default)"
+        row = Row(
+            workload=trial.workload,
+            strategy=trial.strategy,
+            method=trial.method,
+            budget=budget_text,
+            wall_time=result.wall_time,
+            nfev=int(np.sum(result.nfev)),
+            syncs=result.syncs,
+            regret_bp_mean=float(regret.mean()),
+            regret_bp_max=float(regret.max()),
+        )
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+    return rows
+
+
+def to_markdown(rows: Sequence[Row]) -> str:
+    """A GitHub-flavoured markdown table of `rows`, in their order."""
+    head = (
+        "| workload | strategy | method | budget | wall s | evaluations | host syncs "
+        "| regret bp (mean) | regret bp (max) |"
+    )
+    lines = [head, "|" + "---|" * 4 + "---:|" * 5]
+    for r in rows:
+        lines.append(
+            f"| {r.workload} | {r.strategy} | {r.method} | {r.budget} | {r.wall_time:.3f} | {r.nfev} | {r.syncs} "
+            f"| {_bp(r.regret_bp_mean)} | {_bp(r.regret_bp_max)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _bp(value: float) -> str:
+    # Exact's regret is float64 round-off: show it as 0 rather than as a tiny negative number.
+    return "0" if abs(value) < 1e-6 else f"{value:.3g}"
+
+
+def write_csv(rows: Sequence[Row], path: str | os.PathLike[str]) -> None:
+    """Write `rows` as CSV, atomically (a partial file never appears at `path`)."""
+    names = [f.name for f in fields(Row)]
+    atomic_write(path, lambda fh: _write_rows(fh, names, rows))
+
+
+def _write_rows(fh, names: list[str], rows: Sequence[Row]) -> None:
+    writer = csv.DictWriter(fh, fieldnames=names)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(asdict(row))

@@ -1,0 +1,347 @@
+"""Host-sync and evaluation counting (`marketsim_opt.instrument`): exact counts, nesting, patch removal, CUDA."""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+import pytest
+import torch
+
+from marketsim_opt import instrument
+from marketsim_opt.data import backtest_windows, synthetic_ohlc, synthetic_problem
+from marketsim_opt.instrument import READBACK_METHODS, SyncCounter, count_syncs, record_evaluations
+from marketsim_opt.strategies import always_on_objective, entry_exit_objective
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def is_patched() -> bool:
+    """Whether any read-back method of torch.Tensor is currently replaced by a counting wrapper."""
+    return any(name in vars(torch.Tensor) for name in READBACK_METHODS)
+
+
+@pytest.fixture(autouse=True)
+def clean_instrument_state():
+    """Each test starts unpatched; a region leaked by a failing test is undone so it cannot skew later tests."""
+    assert not is_patched() and not instrument._active, "a previous test left a count_syncs region open"
+    yield
+    if instrument._active or is_patched():
+        instrument._active.clear()
+        instrument._uninstall()
+
+
+# (method name as counted in by_method, a call that makes exactly one read-back of that kind)
+READBACK_CALLS = [
+    ("item", lambda t: t.item()),
+    ("__float__", lambda t: float(t)),
+    ("__int__", lambda t: int(t)),
+    ("__bool__", lambda t: bool(t)),
+    ("__bool__", lambda t: 1 if t else 0),  # a Python `if` on a tensor
+    ("__index__", lambda t: operator.index(t.long())),
+    ("__index__", lambda t: [10, 20, 30][t.long()]),  # a tensor used as a list index
+    ("tolist", lambda t: t.tolist()),
+    ("cpu", lambda t: t.cpu()),
+    ("numpy", lambda t: t.numpy()),
+    ("numpy", lambda t: np.asarray(t)),  # goes through .numpy(), counted once
+]
+
+
+def test_readback_methods_names():
+    """The instrumented methods are exactly the documented read-backs."""
+    assert READBACK_METHODS == ("item", "__float__", "__int__", "__bool__", "__index__", "tolist", "cpu", "numpy")
+
+
+def test_sync_counter_defaults_and_syncs_property():
+    """A fresh counter is all zeros; syncs is readbacks + hidden_syncs."""
+    counter = SyncCounter()
+    assert (counter.evaluations, counter.readbacks, counter.hidden_syncs, counter.by_method) == (0, 0, 0, {})
+    assert counter.syncs == 0
+    assert SyncCounter(readbacks=3, hidden_syncs=2).syncs == 5
+
+
+@pytest.mark.parametrize(
+    ("method", "call"), READBACK_CALLS, ids=[f"{m}-{i}" for i, (m, _) in enumerate(READBACK_CALLS)]
+)
+def test_each_readback_kind_counts_once(method, call):
+    """Each instrumented read-back kind is one sync, recorded under its method name."""
+    t = torch.tensor(1.0)
+    with count_syncs() as counter:
+        call(t)
+    assert counter.by_method == {method: 1}
+    assert counter.readbacks == 1
+    assert counter.hidden_syncs == 0
+    assert counter.syncs == 1
+    assert counter.evaluations == 0
+
+
+def test_sequential_and_batched_objective_calls_exact_counts():
+    """7 sequential obj(h, l).item() + 3 batched calls of K=64 read back once each: 199 evaluations, 10 syncs."""
+    problem = synthetic_problem(50, 3)
+    obj = entry_exit_objective(problem)
+    h = torch.linspace(-0.03, 0.03, 64)
+    l = torch.linspace(0.03, -0.03, 64)
+    with count_syncs() as counter:
+        singles = [obj(0.001 * i, -0.001 * i).item() for i in range(7)]
+        batches = [obj.batch(h + 0.001 * j, l).tolist() for j in range(3)]
+    assert counter.evaluations == 7 + 3 * 64
+    assert counter.syncs == 10
+    assert counter.readbacks == 10
+    assert counter.hidden_syncs == 0
+    assert counter.by_method == {"item": 7, "tolist": 3}
+    assert len(singles) == 7 and all(isinstance(v, float) for v in singles)
+    assert [len(b) for b in batches] == [64, 64, 64]
+
+
+def test_always_on_objective_counts_candidates_not_legs():
+    """The two-leg always-on objective records one evaluation per candidate, not one per leg."""
+    obj = always_on_objective(synthetic_problem(40, 5))
+    assert len(obj.legs) == 2
+    with count_syncs() as counter:
+        obj(0.0, 0.0).item()
+        obj.batch(torch.zeros(16), torch.zeros(16)).cpu()
+    assert counter.evaluations == 1 + 16
+    assert counter.by_method == {"item": 1, "cpu": 1}
+    assert counter.syncs == 2
+
+
+def test_batched_problem_records_n_sims_per_candidate():
+    """On a [70, 6] batch obj(h, l) records 70 evaluations, obj.batch with [70, K] records 70*K."""
+    problem = backtest_windows(synthetic_ohlc(120, 1))
+    obj = entry_exit_objective(problem)
+    with count_syncs() as counter:
+        per_sim = obj(0.0, 0.0)
+        grid = obj.batch(torch.zeros(70, 5), torch.zeros(70, 5))
+    assert per_sim.shape == (70,) and grid.shape == (70, 5)
+    assert counter.evaluations == 70 + 70 * 5
+    assert counter.syncs == 0
+    assert counter.by_method == {}
+
+
+def test_rejected_batch_records_no_evaluations():
+    """obj.batch with mismatched shapes raises before recording any evaluation."""
+    obj = entry_exit_objective(synthetic_problem(20, 1))
+    with count_syncs() as counter:
+        with pytest.raises(ValueError, match="h, l: expected matching shapes"):
+            obj.batch(torch.zeros(4), torch.zeros(5))
+    assert counter.evaluations == 0
+    assert counter.syncs == 0
+
+
+def test_no_readback_counts_zero_syncs():
+    """Creating tensors, computing on them and scoring candidates without reading back is 0 syncs."""
+    problem = synthetic_problem(30, 2)
+    obj = entry_exit_objective(problem)
+    with count_syncs() as counter:
+        x = torch.randn(100, generator=torch.Generator().manual_seed(0))
+        y = (x * 2 + 1).clamp(-1, 1).sum()
+        z = torch.where(x > 0, x, -x).cumsum(0)
+        scores = [obj(0.001 * i, 0.0) for i in range(5)]
+        batch = obj.batch(torch.zeros(8), torch.zeros(8))
+    assert counter.syncs == 0
+    assert counter.readbacks == 0
+    assert counter.by_method == {}
+    assert counter.evaluations == 5 + 8
+    assert y.dim() == 0 and z.shape == (100,) and len(scores) == 5 and batch.shape == (8,)
+
+
+def test_record_evaluations_outside_region_is_noop():
+    """record_evaluations with no open region does nothing; inside one it adds exactly n."""
+    record_evaluations(5)  # must not raise
+    with count_syncs() as counter:
+        record_evaluations(3)
+        record_evaluations(4)
+    record_evaluations(100)
+    assert counter.evaluations == 7
+
+
+def test_nested_readback_calls_count_once():
+    """A read-back re-entering an instrumented call (subclass __torch_function__, np.asarray) counts once."""
+
+    class Sub(torch.Tensor):
+        pass
+
+    s = torch.tensor([1.5]).as_subclass(Sub)
+    with count_syncs() as counter:
+        value = s.item()
+        float(s)
+        np.asarray(torch.tensor([1.0, 2.0]))
+    assert value == 1.5
+    assert counter.by_method == {"item": 1, "__float__": 1, "numpy": 1}
+    assert counter.readbacks == 3
+
+
+def test_nested_regions_see_counts_and_unpatch_after_outermost():
+    """Inner counts reach the outer region, calls outside the inner only the outer; unpatched at outermost exit."""
+    t = torch.tensor(2.0)
+    with count_syncs() as outer:
+        t.item()
+        with count_syncs() as inner:
+            t.item()
+            t.tolist()
+            record_evaluations(4)
+        assert is_patched()
+        float(t)
+        record_evaluations(1)
+    assert not is_patched()
+    assert inner.by_method == {"item": 1, "tolist": 1}
+    assert inner.syncs == 2 and inner.evaluations == 4
+    assert outer.by_method == {"item": 2, "tolist": 1, "__float__": 1}
+    assert outer.syncs == 4 and outer.evaluations == 5
+
+
+def test_nested_regions_with_equal_counts():
+    """Nesting works when the inner region opens first thing (both counters equal when the inner one closes).
+
+    count_syncs removes its counter with list.remove, which matches by dataclass equality, so closing the inner
+    region removes the (equal) outer counter instead: the outer then misses later calls and its exit raises
+    ValueError leaving torch.Tensor patched.  This asserts the correct behaviour.
+    """
+    t = torch.tensor(2.0)
+    with count_syncs() as outer:
+        with count_syncs() as inner:
+            t.item()
+        t.item()
+    assert not is_patched()
+    assert inner.by_method == {"item": 1}
+    assert outer.by_method == {"item": 2}
+    assert outer.syncs == 2
+
+
+def test_calls_after_region_are_not_counted():
+    """Read-backs after a region closes reach neither its counter nor a later region's; the methods are restored."""
+    t = torch.tensor([1.0, 2.0])
+    with count_syncs() as first:
+        t.tolist()
+    assert not is_patched()
+    assert torch.Tensor.item is torch._C.TensorBase.item
+    t.tolist()
+    t.sum().item()
+    record_evaluations(9)
+    with count_syncs() as second:
+        pass
+    assert first.by_method == {"tolist": 1} and first.syncs == 1 and first.evaluations == 0
+    assert second.by_method == {} and second.syncs == 0 and second.evaluations == 0
+
+
+def test_exception_inside_region_counts_exactly_and_unpatches():
+    """When the region's body raises, the counts up to the raise are exact and the patches are removed."""
+    t = torch.tensor(3.0)
+    with pytest.raises(RuntimeError, match="boom"):
+        with count_syncs() as counter:
+            t.item()
+            int(t)
+            record_evaluations(2)
+            raise RuntimeError("boom")
+    assert not is_patched()
+    assert counter.by_method == {"item": 1, "__int__": 1}
+    assert counter.syncs == 2 and counter.evaluations == 2
+    t.item()
+    assert counter.syncs == 2
+
+
+def test_exception_inside_nested_regions_unpatches():
+    """An exception raised in an inner region propagates through both; both counters are exact, patches removed."""
+    t = torch.tensor(3.0)
+    with pytest.raises(KeyError):
+        with count_syncs() as outer:
+            t.item()
+            with count_syncs() as inner:
+                t.cpu()
+                raise KeyError("x")
+    assert not is_patched()
+    assert inner.by_method == {"cpu": 1}
+    assert outer.by_method == {"item": 1, "cpu": 1}
+
+
+def test_failing_readback_call_keeps_counting():
+    """A read-back call that itself raises is counted once and does not stop later calls from counting."""
+    with count_syncs() as counter:
+        with pytest.raises(RuntimeError):
+            torch.zeros(2).item()  # more than one element: not a scalar
+        torch.tensor(1.0).item()
+    assert counter.by_method == {"item": 2}
+    assert counter.syncs == 2
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised when CUDA is absent")
+def test_cuda_true_without_cuda_raises():
+    """count_syncs(cuda=True) without CUDA raises ValueError naming cuda, and installs nothing."""
+    with pytest.raises(ValueError, match="^cuda: CUDA sync counting was asked for, but CUDA is not available"):
+        with count_syncs(cuda=True):
+            pass
+    assert not is_patched()
+    assert not instrument._active
+
+
+@pytest.mark.parametrize("cuda", [None, False])
+def test_cpu_region_has_no_hidden_syncs(cuda):
+    """Without CUDA listening, hidden_syncs stays 0 even for ops that would sync on a GPU (nonzero, mask index)."""
+    if cuda is None and torch.cuda.is_available():
+        pytest.skip("cuda=None turns CUDA counting on here")
+    x = torch.arange(-3.0, 5.0)
+    with count_syncs(cuda=cuda) as counter:
+        idx = torch.nonzero(x > 0)
+        kept = x[x > 0]
+    assert idx.shape == (4, 1) and kept.shape == (4,)
+    assert counter.hidden_syncs == 0 and counter.syncs == 0
+
+
+def test_region_is_keyword_only():
+    """count_syncs takes `cuda` by keyword only."""
+    with pytest.raises(TypeError):
+        count_syncs(False).__enter__()
+    assert not is_patched()
+
+
+@needs_cuda
+def test_cuda_python_if_counts_as_bool_readback():
+    """On CUDA a tensor in a Python `if` is one __bool__ read-back, not also a hidden sync."""
+    t = torch.tensor(1.0, device="cuda")
+    torch.cuda.synchronize()
+    with count_syncs(cuda=True) as counter:
+        taken = 1 if t > 0 else 0
+        value = t.item()
+    assert taken == 1 and value == 1.0
+    assert counter.by_method == {"__bool__": 1, "item": 1}
+    assert counter.hidden_syncs == 0
+    assert counter.syncs == 2
+    assert torch.cuda.get_sync_debug_mode() == 0
+
+
+@needs_cuda
+def test_cuda_hidden_syncs_counted():
+    """On CUDA torch.nonzero and .to('cpu') sync without an instrumented call: they are counted in hidden_syncs.
+
+    The number of synchronizations torch reports inside one op is a torch implementation detail, so only
+    "at least one each" is asserted; no instrumented read-back is made.
+    """
+    x = torch.arange(-3.0, 5.0, device="cuda")
+    torch.cuda.synchronize()
+    with count_syncs(cuda=True) as counter:
+        idx = torch.nonzero(x > 0)
+    after_nonzero = counter.hidden_syncs
+    with count_syncs(cuda=True) as second:
+        host = x.to("cpu")
+    assert idx.shape == (4, 1) and host.device.type == "cpu"
+    assert after_nonzero >= 1
+    assert second.hidden_syncs >= 1
+    assert counter.readbacks == 0 and second.readbacks == 0
+    assert counter.syncs == counter.hidden_syncs
+    assert torch.cuda.get_sync_debug_mode() == 0
+    assert not is_patched()
+
+
+@needs_cuda
+def test_cuda_nested_regions_share_hidden_syncs():
+    """A hidden sync inside nested CUDA regions reaches both counters."""
+    x = torch.arange(-3.0, 5.0, device="cuda")
+    torch.cuda.synchronize()
+    with count_syncs(cuda=True) as outer:
+        x.sum().item()
+        with count_syncs(cuda=True) as inner:
+            torch.nonzero(x > 0)
+    assert inner.hidden_syncs >= 1
+    assert outer.hidden_syncs == inner.hidden_syncs
+    assert outer.by_method == {"item": 1} and inner.by_method == {}
+    assert torch.cuda.get_sync_debug_mode() == 0
