@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -71,14 +72,14 @@ class Problem:
         except ValueError as exc:
             raise DataError(str(exc)) from None
         tensors = self.tensors()
+        if all(isinstance(t, Tensor) for t in tensors.values()):
+            _check_same_shape(tensors)  # before the broadcast check, so the message names the odd field
         try:
             check_kernel_inputs(**tensors)
         except ValueError as exc:
             raise DataError(str(exc)) from None
         shape = tuple(self.close.shape)
         for name, t in tensors.items():
-            if tuple(t.shape) != shape:
-                raise DataError(f"{name}: shape {tuple(t.shape)} differs from close's {shape}")
             if t.dtype != self.close.dtype:
                 raise DataError(f"{name}: dtype {t.dtype} differs from close's {self.close.dtype}")
         if len(shape) not in (1, 2):
@@ -135,6 +136,15 @@ class Problem:
         object.__setattr__(derived, "is_crypto", self.is_crypto)
         object.__setattr__(derived, "trading_fee", self.trading_fee)
         return derived
+
+
+def _check_same_shape(tensors: dict[str, Tensor]) -> None:
+    """All fields share one shape; the message names a field that differs from the most common shape."""
+    shapes = {name: tuple(t.shape) for name, t in tensors.items()}
+    common = Counter(shapes.values()).most_common(1)[0][0]
+    for name, shape in shapes.items():
+        if shape != common:
+            raise DataError(f"{name}: shape {shape} differs from the other fields' {common}")
 
 
 def check_values(tensors: dict[str, Tensor]) -> None:

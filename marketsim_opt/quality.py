@@ -17,7 +17,7 @@ def score_f64(objective: Objective, h, l, close_at_eod) -> np.ndarray:
     legs = tuple(leg.double() for leg in objective.legs)
     h = np.atleast_1d(np.asarray(h, dtype=np.float64))
     l = np.atleast_1d(np.asarray(l, dtype=np.float64))
-    eod = np.atleast_1d(np.asarray(close_at_eod, dtype=bool))
+    eod = np.broadcast_to(np.asarray(close_at_eod, dtype=bool), h.shape)
     out = np.empty(len(h))
     for policy in (False, True):
         rows = np.flatnonzero(eod == policy)
@@ -49,6 +49,17 @@ def exact_optimum(result: OptimizeResult) -> np.ndarray:
     return np.atleast_1d(exact.supremum)
 
 
+def _same_problem(a, b) -> bool:
+    if a is b:
+        return True
+    ta, tb = a.tensors(), b.tensors()
+    return (
+        (a.is_crypto, a.trading_fee) == (b.is_crypto, b.trading_fee)
+        and all(ta[k].shape == tb[k].shape and ta[k].device == tb[k].device for k in ta)
+        and all(torch.equal(ta[k].double(), tb[k].double()) for k in ta)
+    )
+
+
 def regret_bp(result: OptimizeResult, problem=None, *, optimum: np.ndarray | None = None):
     """`(exact optimum - float64 profit at result's (h, l)) * 1e4`, per simulation; a float when unbatched.
 
@@ -57,7 +68,7 @@ def regret_bp(result: OptimizeResult, problem=None, *, optimum: np.ndarray | Non
     """
     if result.objective is None:
         raise ValueError("result: carries no objective; pass a result of optimize_entry_exit/optimize_always_on")
-    if problem is not None and problem is not result.objective.problem:
+    if problem is not None and not _same_problem(problem, result.objective.problem):
         raise ValueError("problem: is not the problem this result was computed on")
     best = exact_optimum(result) if optimum is None else np.atleast_1d(optimum)
     achieved = score_f64(result.objective, result.h, result.l, result.close_at_eod)

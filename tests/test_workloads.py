@@ -67,6 +67,8 @@ def test_public_names():
         "profile",
         "backtest",
         "scaling",
+        "run",
+        "STRATEGIES",
         "PROFILE_SEED",
         "BACKTEST_SERIES_SEED",
         "SCALING_SIZES",
@@ -312,3 +314,24 @@ def test_backtest_too_short_csv(tmp_path):
     path.write_text("date,open,high,low,close\n" + "\n".join(rows) + "\n")
     with pytest.raises(DataError, match="bars: 20 bars are too few"):
         backtest(str(path))
+
+
+def test_run_goes_through_the_public_api():
+    """`run` gives what the public optimization gives on the workload's tensors, for both strategies."""
+    import marketsim_opt as mo
+
+    w = workloads.profile()
+    p = w.problem
+    got = workloads.run(w, "always_on", method="grid", budget=100)
+    want = mo.optimize_always_on(
+        p.close, p.high, p.high_pred, p.low, p.low_pred, trading_fee=p.trading_fee, method="grid", budget=100
+    )
+    assert (got.h, got.l, got.profit, got.nfev, got.syncs) == (want.h, want.l, want.profit, want.nfev, want.syncs)
+    entry = workloads.run(w, "entry_exit", method="grid", budget=100)
+    assert entry.strategy == "entry_exit" and entry.nfev == 100
+
+
+def test_run_unknown_strategy():
+    """An unknown strategy raises ValueError naming strategy."""
+    with pytest.raises(ValueError, match="^strategy: expected one of entry_exit, always_on, got 'maxdiff'"):
+        workloads.run(workloads.profile(), "maxdiff")

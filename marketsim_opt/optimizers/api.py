@@ -9,6 +9,7 @@ evaluations and host syncs over the whole call.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import time
 from collections.abc import Callable
@@ -81,7 +82,8 @@ def _check_bounds(bounds) -> tuple[tuple[float, float], tuple[float, float]]:
 def _check_budget(budget, strategy: str) -> int:
     if budget is None:
         return default_budget(strategy)
-    if isinstance(budget, bool) or int(budget) != budget or budget <= 0:
+    integral = isinstance(budget, numbers.Integral) or (isinstance(budget, float) and budget.is_integer())
+    if isinstance(budget, bool) or not integral or budget <= 0:
         raise ValueError(f"budget: must be a positive integer, got {budget!r}")
     return int(budget)
 

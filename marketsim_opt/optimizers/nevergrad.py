@@ -15,7 +15,8 @@ __all__ = ["solve", "OPTIMIZERS", "ROUNDS"]
 
 #: The nevergrad optimizers the suite tracks (any name in nevergrad's registry works).
 OPTIMIZERS = ("NGOpt", "TwoPointsDE", "CMA", "PSO", "OnePlusOne", "DiagonalCMA", "ScrHammersleySearch")
-#: The budget is spread over this many ask/score/tell rounds (one read-back each).
+#: The budget is spread over at most this many ask/score/tell rounds of `ceil(budget / ROUNDS)`
+#: candidates (one read-back each); e.g. budget 15 runs 8 rounds of 2, the last of 1.
 ROUNDS = 10
 
 

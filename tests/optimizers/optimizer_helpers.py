@@ -1,0 +1,44 @@
+"""Helpers shared by the optimizer tests (a plain module, imported as `optimizer_helpers`).
+
+A *strategy case* is one of `"entry_exit"`, `"always_on"` and `"always_on_crypto"`; `solve` runs the
+matching public optimization on a `Problem` (`[N]` or `[S, N]`) with the problem's own fee.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from marketsim_opt import Problem, optimize_always_on, optimize_entry_exit
+from marketsim_opt.data import synthetic_problem
+from marketsim_opt.strategies import entry_exit_positions
+
+STRATEGIES = ("entry_exit", "always_on", "always_on_crypto")
+FIELDS = ("close", "high", "low", "high_pred", "low_pred")
+
+
+def stacked(problems: list[Problem]) -> Problem:
+    """One batched `[S, N]` problem whose row `s` is `problems[s]` (same fee and crypto flag as the first)."""
+    first = problems[0]
+    return Problem(
+        **{f: torch.stack([getattr(p, f) for p in problems]) for f in FIELDS},
+        is_crypto=first.is_crypto,
+        trading_fee=first.trading_fee,
+    )
+
+
+def batch_of(n_days: int, seeds, **kwargs) -> tuple[Problem, list[Problem]]:
+    """A batched problem of synthetic rows (one per seed) and the unbatched rows it was built from."""
+    rows = [synthetic_problem(n_days, seed, **kwargs) for seed in seeds]
+    return stacked(rows), rows
+
+
+def solve(problem: Problem, strategy: str, **kwargs):
+    """Run `strategy` on `problem` through the public API (entry/exit positions by the MaxDiff rule)."""
+    args = (problem.close, problem.high, problem.high_pred, problem.low, problem.low_pred)
+    if strategy == "entry_exit":
+        positions = entry_exit_positions(problem.high_pred, problem.low_pred)
+        return optimize_entry_exit(*args, positions, trading_fee=problem.trading_fee, **kwargs)
+    if strategy in ("always_on", "always_on_crypto"):
+        crypto = strategy == "always_on_crypto"
+        return optimize_always_on(*args, is_crypto=crypto, trading_fee=problem.trading_fee, **kwargs)
+    raise AssertionError(f"unknown strategy case {strategy!r}")

@@ -1,0 +1,98 @@
+"""The zooming `grid`: its evaluation count per budget, one read-back per call, that zooming never loses
+the first stage's best point, per-simulation batching and determinism."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from optimizer_helpers import STRATEGIES, batch_of, solve
+
+from marketsim_opt.data import synthetic_problem
+from marketsim_opt.optimizers.grid import STAGES
+
+INPUT_CHECKS = {"entry_exit": 2, "always_on": 1, "always_on_crypto": 1}
+
+# budget -> candidates scored: STAGES x G^2 with G = isqrt(budget // STAGES); one stage of isqrt(budget)^2
+# points when the budget is under STAGES * 4.
+GRID_NFEV = {1: 1, 3: 1, 4: 4, 15: 9, 16: 16, 19: 16, 36: 36, 40: 36, 100: 100, 240: 196, 500: 484}
+
+
+def test_stage_count_is_four():
+    """The budget arithmetic below assumes the module's 4 stages."""
+    assert STAGES == 4
+
+
+@pytest.mark.parametrize(("budget", "nfev"), sorted(GRID_NFEV.items()))
+def test_grid_nfev_follows_the_documented_budget_rule(budget, nfev):
+    """nfev = STAGES * floor(sqrt(budget / STAGES))^2 (one stage of floor(sqrt(budget))^2 under 16), <= budget."""
+    problem = synthetic_problem(6, seed=2)
+    res = solve(problem, "entry_exit", method="grid", budget=budget)
+    assert res.nfev == nfev <= budget
+    assert res.budget == budget
+    stages = STAGES if budget >= 4 * STAGES else 1
+    assert nfev == stages * math.isqrt(budget // stages) ** 2
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_grid_reads_back_once_per_call(strategy):
+    """One read-back for the whole call (all stages, both policies, all simulations) + the input checks.
+
+    The module docstring says so ("read back once, at the end"); it is not one read-back per stage.
+    """
+    single = synthetic_problem(30, seed=4)
+    batch, _ = batch_of(30, [4, 5, 6, 7])
+    for problem in (single, batch):
+        for close_at_eod in (False, None):
+            for budget in (9, 100):
+                res = solve(problem, strategy, method="grid", budget=budget, close_at_eod=close_at_eod)
+                assert res.syncs == 1 + INPUT_CHECKS[strategy]
+
+
+def test_grid_budget_one_scores_the_box_centre():
+    """A 1-point grid is the centre of the box."""
+    problem = synthetic_problem(6, seed=2)
+    res = solve(problem, "always_on", method="grid", budget=1, bounds=((-0.01, 0.03), (-0.02, 0.0)))
+    assert (res.h, res.l) == pytest.approx((0.01, -0.01), abs=1e-9)
+    assert res.profit == res.objective(res.h, res.l).item()
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("close_at_eod", [False, True])
+def test_zooming_never_loses_the_first_stage_best(strategy, close_at_eod):
+    """The answer scores at least the best point of the first (full-box) G x G grid, and is in the box."""
+    problem = synthetic_problem(40, seed=9)
+    bounds = ((-0.02, 0.03), (-0.03, 0.01))
+    res = solve(problem, strategy, method="grid", budget=100, bounds=bounds, close_at_eod=close_at_eod)
+    g = 5  # isqrt(100 // 4)
+    unit = torch.linspace(0.0, 1.0, g, dtype=problem.dtype)
+    hs = bounds[0][0] + unit * (bounds[0][1] - bounds[0][0])
+    ls = bounds[1][0] + unit * (bounds[1][1] - bounds[1][0])
+    hh, ll = torch.meshgrid(hs, ls, indexing="ij")
+    objective = res.objective.with_policy(close_at_eod)
+    first_stage = objective.batch(hh.reshape(-1), ll.reshape(-1)).max().item()
+    assert res.profit >= first_stage
+    at = objective.batch(torch.tensor([res.h], dtype=problem.dtype), torch.tensor([res.l], dtype=problem.dtype))
+    assert res.profit == at.item()
+    assert bounds[0][0] <= res.h <= bounds[0][1] and bounds[1][0] <= res.l <= bounds[1][1]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_batched_grid_equals_per_row_calls(strategy):
+    """Every batched field equals the unbatched call on that row; nfev is the same for every simulation."""
+    batch, rows = batch_of(10, [21, 22, 23, 24])
+    res = solve(batch, strategy, method="grid", budget=64, close_at_eod=None)
+    assert res.nfev.tolist() == [2 * 64] * 4
+    for s, row in enumerate(rows):
+        one = solve(row, strategy, method="grid", budget=64, close_at_eod=None)
+        got = (res.h[s], res.l[s], res.profit[s], res.close_at_eod[s], res.nfev[s])
+        assert got == (one.h, one.l, one.profit, one.close_at_eod, one.nfev)
+
+
+def test_grid_ignores_seed():
+    """The grid is deterministic: the seed changes nothing."""
+    problem = synthetic_problem(12, seed=8)
+    a = solve(problem, "entry_exit", method="grid", budget=100, seed=0)
+    b = solve(problem, "entry_exit", method="grid", budget=100, seed=5)
+    assert (a.h, a.l, a.profit, a.nfev) == (b.h, b.l, b.profit, b.nfev)

@@ -1,0 +1,95 @@
+"""Batched nevergrad (`nevergrad:<Name>`): exact budget use, one read-back per ask/score/tell round, seeding,
+per-simulation batching and the optimizer-name check."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from optimizer_helpers import STRATEGIES, batch_of, solve
+
+from marketsim_opt.data import synthetic_problem
+from marketsim_opt.optimizers.nevergrad import OPTIMIZERS, ROUNDS
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # cma/nevergrad chatter at tiny budgets
+
+INPUT_CHECKS = {"entry_exit": 2, "always_on": 1, "always_on_crypto": 1}
+
+# budget -> rounds: batches of ceil(budget / ROUNDS) candidates until the budget is spent.
+NG_ROUNDS = {1: 1, 7: 7, 10: 10, 15: 8, 23: 8, 30: 10, 101: 10}
+
+
+def test_rounds_constant():
+    """The round arithmetic below assumes the module's 10 rounds."""
+    assert ROUNDS == 10
+    for budget, rounds in NG_ROUNDS.items():
+        assert math.ceil(budget / math.ceil(budget / ROUNDS)) == rounds
+
+
+@pytest.mark.parametrize(("budget", "rounds"), sorted(NG_ROUNDS.items()))
+def test_nfev_is_the_budget_and_one_readback_per_round(budget, rounds):
+    """nfev equals the budget exactly; syncs = one `.tolist()` per round + the input checks.
+
+    The number of rounds is ceil(budget / batch) with batch = ceil(budget / ROUNDS): ROUNDS (10) only when
+    the budget splits evenly enough; e.g. 15 -> batches of 2 -> 8 rounds, 7 -> 7 rounds of 1.
+    """
+    problem = synthetic_problem(6, seed=1)
+    res = solve(problem, "entry_exit", method="nevergrad:OnePlusOne", budget=budget)
+    assert res.nfev == budget
+    assert res.syncs == rounds + INPUT_CHECKS["entry_exit"]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_batched_readbacks_do_not_grow_with_simulations(strategy):
+    """A batch of S simulations still reads back once per round (all simulations together), per policy."""
+    batch, _ = batch_of(6, [1, 2, 3, 4, 5])
+    res = solve(batch, strategy, method="nevergrad:TwoPointsDE", budget=20, close_at_eod=None)
+    assert res.nfev.tolist() == [2 * 20] * 5
+    assert res.syncs == 2 * 10 + INPUT_CHECKS[strategy]
+
+
+@pytest.mark.parametrize("name", ["TwoPointsDE", "CMA", "PSO", "OnePlusOne", "DiagonalCMA"])
+def test_seed_changes_stochastic_optimizers(name):
+    """The seed reaches the optimizer: seeds 0 and 1 give different points, seed 0 twice the same."""
+    problem = synthetic_problem(6, seed=3)
+    a, b, c = (solve(problem, "entry_exit", method=f"nevergrad:{name}", budget=10, seed=s) for s in (0, 1, 0))
+    assert (a.h, a.l) != (b.h, b.l)
+    assert (a.h, a.l, a.profit) == (c.h, c.l, c.profit)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_batched_nevergrad_equals_per_row_calls(strategy):
+    """Each simulation has its own optimizer with the same seed, so every batched field equals the
+    unbatched call on that row."""
+    batch, rows = batch_of(8, [31, 32, 33])
+    res = solve(batch, strategy, method="nevergrad:OnePlusOne", budget=20, close_at_eod=None, seed=4)
+    for s, row in enumerate(rows):
+        one = solve(row, strategy, method="nevergrad:OnePlusOne", budget=20, close_at_eod=None, seed=4)
+        got = (res.h[s], res.l[s], res.profit[s], res.close_at_eod[s], res.nfev[s])
+        assert got == (one.h, one.l, one.profit, one.close_at_eod, one.nfev)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_profit_is_the_objective_at_the_point(strategy):
+    """The reported profit is the objective (problem dtype) at the returned (h, l), which is in the bounds."""
+    problem = synthetic_problem(15, seed=6)
+    bounds = ((0.0, 0.02), (-0.02, 0.0))
+    res = solve(problem, strategy, method="nevergrad:CMA", budget=30, bounds=bounds)
+    assert bounds[0][0] <= res.h <= bounds[0][1] and bounds[1][0] <= res.l <= bounds[1][1]
+    at = res.objective.batch(torch.tensor([res.h], dtype=problem.dtype), torch.tensor([res.l], dtype=problem.dtype))
+    assert res.profit == at.item()
+
+
+def test_registry_names_beyond_the_tracked_list_work():
+    """Any name in nevergrad's registry is accepted, not only OPTIMIZERS."""
+    assert "RandomSearch" not in OPTIMIZERS
+    res = solve(synthetic_problem(6, seed=1), "always_on", method="nevergrad:RandomSearch", budget=10)
+    assert res.method == "nevergrad:RandomSearch" and res.nfev == 10
+
+
+@pytest.mark.parametrize(("name", "hint"), [("ngopt", "did you mean 'NGOpt'"), ("NoSuchOptimizer", "e.g. one of")])
+def test_unknown_optimizer_name(name, hint):
+    """An unknown optimizer name raises ValueError naming `method`, with a hint."""
+    with pytest.raises(ValueError, match=rf"method: unknown nevergrad optimizer '{name}'.*{hint}"):
+        solve(synthetic_problem(6, seed=1), "entry_exit", method=f"nevergrad:{name}", budget=10)

@@ -1,0 +1,144 @@
+"""Profit quality (`marketsim_opt.quality`): regret in basis points against the exact optimum, float64
+scoring per simulation and policy, and the checks on `regret_bp`'s arguments."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from marketsim_opt import Problem, optimize_always_on, optimize_entry_exit, regret_bp
+from marketsim_opt.data import synthetic_problem
+from marketsim_opt.quality import exact_optimum, score_f64
+from marketsim_opt.strategies import Objective, entry_exit_positions
+from marketsim_opt.workloads import profile
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # cma/nevergrad chatter at tiny budgets
+
+FIELDS = ("close", "high", "low", "high_pred", "low_pred")
+OTHER_METHODS = ("direct", "grid", "nevergrad:OnePlusOne", "nevergrad:CMA")
+
+
+def run(problem: Problem, strategy: str, **kwargs):
+    """Entry/exit (MaxDiff positions) or always-on on `problem` through the public API, with its fee."""
+    args = [getattr(problem, f) for f in ("close", "high", "high_pred", "low", "low_pred")]
+    if strategy == "entry_exit":
+        positions = entry_exit_positions(problem.high_pred, problem.low_pred)
+        return optimize_entry_exit(*args, positions, trading_fee=problem.trading_fee, **kwargs)
+    return optimize_always_on(*args, trading_fee=problem.trading_fee, **kwargs)
+
+
+def batch(n_days: int, seeds) -> Problem:
+    rows = [synthetic_problem(n_days, seed) for seed in seeds]
+    return Problem(**{f: torch.stack([getattr(p, f) for p in rows]) for f in FIELDS}, trading_fee=rows[0].trading_fee)
+
+
+@pytest.mark.parametrize("strategy", ["entry_exit", "always_on"])
+@pytest.mark.parametrize("close_at_eod", [False, True, None])
+def test_exact_has_zero_regret(strategy, close_at_eod):
+    """regret_bp of an exact result is 0 (|x| < 1e-9): a float unbatched, an [S] array batched."""
+    one = run(synthetic_problem(40, seed=2), strategy, method="exact", close_at_eod=close_at_eod)
+    regret = regret_bp(one)
+    assert type(regret) is float and abs(regret) < 1e-9
+    many = run(batch(12, range(5)), strategy, method="exact", close_at_eod=close_at_eod)
+    regrets = regret_bp(many)
+    assert isinstance(regrets, np.ndarray) and regrets.shape == (5,) and regrets.dtype == np.float64
+    assert np.abs(regrets).max() < 1e-9
+
+
+@pytest.mark.parametrize("method", OTHER_METHODS)
+@pytest.mark.parametrize("strategy", ["entry_exit", "always_on"])
+def test_other_methods_have_nonnegative_regret(method, strategy):
+    """Every other method's regret is >= -1e-9 (the exact optimum is never beaten), unbatched and batched,
+    and equals (exact supremum - float64 score at its point) * 1e4."""
+    problem = synthetic_problem(30, seed=8)
+    res = run(problem, strategy, method=method, budget=30, close_at_eod=None)
+    regret = regret_bp(res)
+    assert type(regret) is float and regret >= -1e-9
+    sup = run(problem, strategy, method="exact", close_at_eod=None).supremum
+    achieved = score_f64(res.objective, res.h, res.l, res.close_at_eod)[0]
+    assert regret == pytest.approx((sup - achieved) * 1e4, abs=1e-9)
+    many = run(batch(8, range(4)), strategy, method=method, budget=30, close_at_eod=None)
+    regrets = regret_bp(many)
+    assert isinstance(regrets, np.ndarray) and regrets.shape == (4,)
+    assert regrets.min() >= -1e-9
+
+
+def test_profile_regret_of_direct_is_positive():
+    """On the profile workload DIRECT (budget 500) falls short of the exact optimum: regret > 0 bp."""
+    problem = profile().problem
+    res = run(problem, "entry_exit", method="direct")
+    assert regret_bp(res, res.objective.problem) > 0.0
+
+
+def test_optimum_argument_skips_the_exact_solve():
+    """`optimum=` (from exact_optimum) gives the same regret, and is what the regret is measured from."""
+    res = run(batch(10, range(3)), "always_on", method="grid", budget=36, close_at_eod=None)
+    optimum = exact_optimum(res)
+    assert optimum.shape == (3,)
+    exact = run(batch(10, range(3)), "always_on", method="exact", close_at_eod=None)
+    assert optimum.tolist() == exact.supremum.tolist()
+    np.testing.assert_array_equal(regret_bp(res, optimum=optimum), regret_bp(res))
+    np.testing.assert_allclose(regret_bp(res, optimum=optimum + 1e-4), regret_bp(res) + 1.0, atol=1e-9)
+
+
+def test_score_f64_per_policy_rows():
+    """score_f64 scores each simulation under its own policy in float64 (mixed policies in one call)."""
+    problem = batch(10, range(4))
+    res = run(problem, "entry_exit", method="grid", budget=36)
+    h = np.array([0.01, -0.02, 0.0, 0.025])
+    l = np.array([-0.01, 0.0, 0.02, -0.025])
+    eod = np.array([False, True, True, False])
+    got = score_f64(res.objective, h, l, eod)
+    p64 = problem.as_float64()
+    legs = tuple(leg.double() for leg in res.objective.legs)
+    for s in range(4):
+        row = Objective(p64[s], tuple(leg[s] for leg in legs), bool(eod[s]))
+        assert got[s] == row(float(h[s]), float(l[s])).item()
+
+
+@pytest.mark.parametrize("policy", [False, True])
+def test_score_f64_scalar_policy_applies_to_every_simulation(policy):
+    """A single bool policy scores every simulation of a batched objective (not only the first).
+
+    The NaN buffer freed just before makes rows left unwritten by `score_f64` show up as NaN or garbage
+    instead of happening to hold the right values from an earlier array of the same size.
+    """
+    problem = batch(10, range(5))
+    res = run(problem, "entry_exit", method="grid", budget=36, close_at_eod=policy)
+    want = score_f64(res.objective, res.h, res.l, np.full(5, policy))
+    scratch = np.full(5, np.nan)
+    del scratch
+    got = score_f64(res.objective, res.h, res.l, policy)
+    assert got.tolist() == want.tolist()
+
+
+def test_regret_needs_an_objective():
+    """A result without an objective raises ValueError naming `result`."""
+    res = run(synthetic_problem(6, seed=1), "entry_exit", method="grid", budget=16)
+    with pytest.raises(ValueError, match="result: carries no objective"):
+        regret_bp(dataclasses.replace(res, objective=None))
+
+
+def test_regret_rejects_another_problem():
+    """A problem other than the result's raises ValueError naming `problem`; the result's own is accepted."""
+    problem = synthetic_problem(6, seed=1)
+    res = run(problem, "entry_exit", method="grid", budget=16)
+    other = synthetic_problem(6, seed=2)
+    with pytest.raises(ValueError, match="problem: is not the problem this result was computed on"):
+        regret_bp(res, other)
+    assert regret_bp(res, res.objective.problem) == regret_bp(res)
+
+
+def test_regret_accepts_the_problem_the_caller_passed_in():
+    """The Problem whose tensors the caller optimized is the problem the result was computed on.
+
+    The public optimizations build their own Problem from the tensors, so a check by object identity
+    rejects the caller's own (equal, same-tensor) Problem; only `result.objective.problem` passes.
+    """
+    problem = synthetic_problem(6, seed=1)
+    res = run(problem, "entry_exit", method="grid", budget=16)
+    assert res.objective.problem.close is problem.close  # the very same tensors
+    assert regret_bp(res, problem) == regret_bp(res)
