@@ -1,21 +1,70 @@
-"""Local sessions: `nox -s tests`, `nox -s lint`, `nox -s compare` (later issues add bench, gate, publish, ...).
+"""Local sessions.  `nox -l` lists them; extra arguments after `--` go to the underlying command.
 
-Every session installs through constraints.txt, so torch stays the pinned CPU wheel.
+    nox -s tests            the test suite (the README's test command)
+    nox -s lint             ruff
+    nox -s bench            the asv suite once, quickly, in this session's environment (results kept for HEAD)
+    nox -s bench-history    asv over a commit range in managed environments (default: the last 5 commits)
+    nox -s publish          render the asv site with its assets vendored, check it in Chromium; `-- serve` to browse
+    nox -s compare          `marketsim-opt compare`
+
+Every install goes through constraints.txt, so torch stays the pinned CPU wheel, and
+environments are reused between runs.  Results are recorded under one fixed asv
+machine name (ASV_MACHINE, default `cpu-2core`), not the hostname, which changes
+from session to session on these machines.
 """
 
 from __future__ import annotations
+
+import os
+import platform
+import subprocess
 
 import nox
 
 nox.options.sessions = ["tests", "lint"]
 nox.options.default_venv_backend = "virtualenv"
+nox.options.reuse_existing_virtualenvs = True
 
 CONSTRAINTS = ("-c", "constraints.txt")
+MACHINE = os.environ.get("ASV_MACHINE", "cpu-2core")
+
+
+def register_machine(session: nox.Session) -> None:
+    """Write this machine into ~/.asv-machine.json under the fixed name (asv's own defaults use the hostname)."""
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    session.run(
+        "asv",
+        "machine",
+        "--yes",
+        "--machine",
+        MACHINE,
+        "--os",
+        f"{platform.system()} {platform.release()}",
+        "--arch",
+        platform.machine(),
+        "--cpu",
+        cpu,
+        "--num_cpu",
+        str(os.cpu_count()),
+        "--ram",
+        f"{ram // 2**30}GB",
+        silent=True,
+    )
+
+
+def head_commit() -> str:
+    return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The test suite (the README's test command); extra arguments go to pytest."""
+    """The test suite; extra arguments go to pytest."""
     session.install(*CONSTRAINTS, "-e", ".[test]")
     session.run("python", "-m", "pytest", *session.posargs)
 
@@ -29,7 +78,49 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session
+def bench(session: nox.Session) -> None:
+    """`asv run --python=same --quick` in this environment, results recorded for HEAD; args go to asv run.
+
+    Run it before and after a change, then `asv compare BEFORE AFTER --machine cpu-2core`
+    (or `nox -s gate`).  Uncommitted changes are recorded under HEAD's hash.
+    """
+    session.install(*CONSTRAINTS, "-e", ".[bench]")
+    register_machine(session)
+    args = session.posargs or ["--quick"]
+    session.run(
+        "asv",
+        "run",
+        "--python=same",
+        "--set-commit-hash",
+        head_commit(),
+        "--machine",
+        MACHINE,
+        "--show-stderr",
+        *args,
+    )
+
+
+@nox.session(name="bench-history")
+def bench_history(session: nox.Session) -> None:
+    """asv over a commit range (default `HEAD~5..HEAD`) in managed virtualenvs; args replace the range."""
+    session.install(*CONSTRAINTS, "asv==0.6.6", "virtualenv")
+    register_machine(session)
+    args = session.posargs or ["HEAD~5..HEAD"]
+    session.run("asv", "run", "--machine", MACHINE, "--skip-existing-successful", "--show-stderr", *args)
+
+
+@nox.session
+def publish(session: nox.Session) -> None:
+    """Render the site (assets vendored from npm), check it in headless Chromium; `-- serve` serves it after."""
+    session.install(*CONSTRAINTS, "-e", ".[bench,test]")
+    session.run("python", "tools/site.py", "publish")
+    session.run("python", "tools/site.py", "check")
+    if "serve" in session.posargs:
+        session.run("python", "tools/site.py", "serve")
+
+
+@nox.session
 def compare(session: nox.Session) -> None:
-    """The method x budget comparison; extra arguments go to `marketsim-opt compare`."""
+    """The method x budget comparison; args go to `marketsim-opt compare`."""
     session.install(*CONSTRAINTS, "-e", ".")
     session.run("marketsim-opt", "compare", *session.posargs)

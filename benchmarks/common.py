@@ -1,0 +1,107 @@
+"""Shared inputs of the suite: cached getters over `marketsim_opt.workloads`, devices, timers' helpers.
+
+Every benchmark asks this module for its data, and this module asks
+`marketsim_opt.workloads`; nothing here builds data of its own.  Seeds are
+fixed and only ever appended (`CANDIDATE_SEED`), so a series never changes
+meaning across the history.
+
+torch runs single-threaded in the suite: on these shared 2-core machines a
+second thread adds more noise than speed, and the ratios the project tracks
+are per-thread costs.
+
+`MARKETSIM_BENCH_SLOW=1` adds the slow tier (large N, every nevergrad
+optimizer on the backtest).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+import torch
+
+torch.set_num_threads(1)
+
+#: Devices every device-aware benchmark is parametrized over; `cuda` is skipped where there is none.
+DEVICES = ("cpu", "cuda")
+#: The slow tier runs only when asked for.
+SLOW = os.environ.get("MARKETSIM_BENCH_SLOW", "").strip() == "1"
+#: Seed of the candidate batches (append new seeds; never change this one).
+CANDIDATE_SEED = 7
+
+
+def skip(reason: str) -> None:
+    """Skip the benchmark at hand (asv treats NotImplementedError raised in setup as 'skipped')."""
+    raise NotImplementedError(reason)
+
+
+def require(device: str) -> None:
+    """Skip unless `device` is usable here."""
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        skip("no CUDA device")
+
+
+def require_slow() -> None:
+    """Skip unless the slow tier was asked for."""
+    if not SLOW:
+        skip("slow tier: set MARKETSIM_BENCH_SLOW=1")
+
+
+def synchronize(device: str) -> None:
+    """Wait for queued device work, so a timer does not stop before the GPU does."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def api(module: str, name: str):
+    """`marketsim_opt.<module>.<name>`, or a skip on an older commit that does not have it yet."""
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(f"marketsim_opt.{module}"), name)
+    except (ImportError, AttributeError):
+        skip(f"marketsim_opt.{module}.{name} does not exist at this commit")
+
+
+@functools.cache
+def workload(name: str, device: str = "cpu"):
+    """A named workload: `profile`, `backtest` (bundled series) or `scaling:<N>`."""
+    if name == "profile":
+        return api("workloads", "profile")(device=device)
+    if name == "backtest":
+        return api("workloads", "backtest")(device=device)
+    if name.startswith("scaling:"):
+        return api("workloads", "scaling")(int(name.split(":", 1)[1]), device=device)
+    raise ValueError(f"workload: unknown name {name!r}")
+
+
+@functools.cache
+def objective(workload_name: str, strategy: str, device: str = "cpu", close_at_eod: bool = False):
+    """The strategy's objective on a workload's problem, for one policy."""
+    problem = workload(workload_name, device).problem
+    if strategy == "entry_exit":
+        positions = api("strategies", "entry_exit_positions")(problem.high_pred, problem.low_pred)
+        return api("strategies", "entry_exit_objective")(problem, positions, close_at_eod=close_at_eod)
+    return api("strategies", "always_on_objective")(problem, close_at_eod=close_at_eod)
+
+
+@functools.cache
+def candidates(k: int, device: str = "cpu", dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """`k` seeded `(h, l)` candidates uniform in the default box, as two `[K]` tensors."""
+    rng = np.random.default_rng(CANDIDATE_SEED)
+    hl = rng.uniform(-0.03, 0.03, size=(2, k))
+    return torch.as_tensor(hl[0], dtype=dtype, device=device), torch.as_tensor(hl[1], dtype=dtype, device=device)
+
+
+def region_peak_bytes(fn) -> int:
+    """memray's high-water mark (bytes) of heap memory allocated while `fn()` runs, and nothing before it."""
+    import tempfile
+
+    import memray
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "region.bin")
+        with memray.Tracker(path):
+            fn()
+        return int(memray.FileReader(path).metadata.peak_memory)

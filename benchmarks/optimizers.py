@@ -1,0 +1,103 @@
+"""Optimizers on the named workloads: wall time, evaluations, host syncs and regret, method x budget.
+
+Following scipy's optimize benchmarks, every optimization runs once in
+`setup_cache` and each metric is its own `track_` (so the suite does not
+repeat expensive work per metric).  A method is written `name@budget`
+(`default` = 500 for entry/exit, 240 for always-on); `exact` takes no budget.
+Evaluations, host syncs and regret are deterministic; `track_wall_time` is a
+single measurement, and `OptimizeTime` times a few of them with asv's
+statistics.
+"""
+
+from __future__ import annotations
+
+from . import common
+
+NEVERGRAD = ("NGOpt", "TwoPointsDE", "CMA", "PSO", "OnePlusOne", "DiagonalCMA", "ScrHammersleySearch")
+METHODS = ("direct@100", "direct@default", "grid@100", "grid@default", "exact") + tuple(
+    f"nevergrad:{name}@{budget}" for name in NEVERGRAD for budget in (100, "default")
+)
+#: nevergrad runs one Python optimizer per simulation and policy: on the 70-simulation backtest only
+#: OnePlusOne at 100 is in the default tier (NGOpt alone takes minutes there).
+BACKTEST_FAST = ("direct@100", "direct@default", "grid@100", "grid@default", "exact", "nevergrad:OnePlusOne@100")
+WORKLOADS = ("profile", "backtest")
+STRATEGIES = ("entry_exit", "always_on")
+
+
+def _split(method: str) -> tuple[str, int | None]:
+    name, _, budget = method.partition("@")
+    return name, (None if budget in ("", "default") else int(budget))
+
+
+def _selected(workload: str, method: str) -> bool:
+    return workload == "profile" or method in BACKTEST_FAST or common.SLOW
+
+
+class OptimizerMetrics:
+    """One optimization per workload x strategy x method, scored against the exact optimum."""
+
+    params = (WORKLOADS, STRATEGIES, METHODS)
+    param_names = ("workload", "strategy", "method")
+    timeout = 3600
+
+    def setup_cache(self):
+        try:
+            trial, run_trials = common.api("comparison", "Trial"), common.api("comparison", "run_trials")
+        except NotImplementedError as missing:  # an older commit: asv fails (not skips) a raising setup_cache
+            return {"missing": str(missing)}
+        trials = [trial(w, s, *_split(m)) for w in WORKLOADS for s in STRATEGIES for m in METHODS if _selected(w, m)]
+        rows = run_trials(trials, {w: common.workload(w) for w in WORKLOADS}, progress=False)
+        return {(t.workload, t.strategy, m): r for t, r, m in zip(trials, rows, _labels(trials))}
+
+    def setup(self, cache, workload, strategy, method):
+        if "missing" in cache:
+            common.skip(cache["missing"])
+        if (workload, strategy, method) not in cache:
+            common.skip("not in this tier (MARKETSIM_BENCH_SLOW=1 runs it)")
+
+    def track_wall_time(self, cache, workload, strategy, method):
+        return cache[workload, strategy, method].wall_time
+
+    track_wall_time.unit = "seconds"
+
+    def track_evaluations(self, cache, workload, strategy, method):
+        return cache[workload, strategy, method].nfev
+
+    track_evaluations.unit = "evaluations"
+
+    def track_host_syncs(self, cache, workload, strategy, method):
+        return cache[workload, strategy, method].syncs
+
+    track_host_syncs.unit = "syncs"
+
+    def track_regret_bp(self, cache, workload, strategy, method):
+        return cache[workload, strategy, method].regret_bp_mean
+
+    track_regret_bp.unit = "bp"
+
+
+def _labels(trials) -> list[str]:
+    return [t.method if t.method == "exact" else f"{t.method}@{t.budget or 'default'}" for t in trials]
+
+
+class OptimizeTime:
+    """Wall time of whole optimizations with asv's statistics: the baseline and the batched paths."""
+
+    params = (
+        ("profile", "backtest"),
+        ("direct@100", "direct@default", "grid@default", "exact", "nevergrad:TwoPointsDE@100"),
+    )
+    param_names = ("workload", "method")
+    number = 1
+    repeat = (3, 10, 20.0)
+    timeout = 600
+
+    def setup(self, workload, method):
+        if workload == "backtest" and method.startswith("nevergrad") and not common.SLOW:
+            common.skip("slow tier: set MARKETSIM_BENCH_SLOW=1")
+        self.workload = common.workload(workload)
+        self.method, self.budget = _split(method)
+        self.run = common.api("workloads", "run")
+
+    def time_optimize_entry_exit(self, workload, method):
+        self.run(self.workload, "entry_exit", method=self.method, budget=self.budget)

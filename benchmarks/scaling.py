@@ -1,0 +1,48 @@
+"""How cost grows with the number of days N: the exact solver and the batched kernel.
+
+N = 6, 200, 2000 in the default tier; 20000 only in the slow tier
+(`MARKETSIM_BENCH_SLOW=1`).
+"""
+
+from __future__ import annotations
+
+from . import common
+
+SIZES = (6, 200, 2000, 20000)
+
+
+class ExactScaling:
+    """The exact optimum of the entry/exit objective on N synthetic days (one policy)."""
+
+    params = SIZES
+    param_names = ("n_days",)
+    number = 1
+    repeat = (1, 5, 30.0)
+    timeout = 900
+
+    def setup(self, n_days):
+        if n_days > 2000:
+            common.require_slow()
+        self.workload = common.workload(f"scaling:{n_days}")
+        self.run = common.api("workloads", "run")
+
+    def time_exact(self, n_days):
+        self.run(self.workload, "entry_exit", method="exact")
+
+
+class BatchedScaling:
+    """One batched call of 1024 candidates on N days, per-candidate cost = time / 1024."""
+
+    params = (SIZES, common.DEVICES)
+    param_names = ("n_days", "device")
+
+    def setup(self, n_days, device):
+        common.require(device)
+        if n_days > 2000:
+            common.require_slow()
+        self.objective = common.objective(f"scaling:{n_days}", "entry_exit", device)
+        self.h, self.l = common.candidates(1024, device)
+
+    def time_eval_batched_1024(self, n_days, device):
+        self.objective.batch(self.h, self.l)
+        common.synchronize(device)
