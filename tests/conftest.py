@@ -1,17 +1,19 @@
 """Shared fixtures: the real sample CSV files, which live outside the repository.
 
-The files are read from `../shared/data` next to the repository root and are
-never copied into it; tests that need them skip when the folder is absent.
+The files are read from `../shared/data` next to the repository root (or from
+`$MARKETSIM_DATA_DIR`) and are never copied into it; tests that need them skip
+when the folder is absent.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-#: `<repo root>/../shared/data`
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+#: `<repo root>/../shared/data`, or the folder named by MARKETSIM_DATA_DIR (for a clone elsewhere).
+DATA_DIR = Path(os.environ.get("MARKETSIM_DATA_DIR") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 
 #: The sample files the SPEC names; SUIUSDT is the crypto one (with a `timestamp` column).
 REAL_FILES = ("HEI.csv", "IBKR.csv", "NIO.csv", "SUIUSDT.csv")

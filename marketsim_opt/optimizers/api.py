@@ -178,6 +178,13 @@ def _problem(close, high, high_pred, low, low_pred, *, is_crypto: bool, trading_
     )
 
 
+def _include_input_checks(result: OptimizeResult, syncs: int, start: float) -> OptimizeResult:
+    """Count the input validation's host syncs and time in the public call's result."""
+    result.syncs += syncs
+    result.wall_time = time.perf_counter() - start
+    return result
+
+
 def optimize_entry_exit(
     close: Tensor,
     high: Tensor,
@@ -219,9 +226,7 @@ def optimize_entry_exit(
         budget=budget,
         seed=seed,
     )
-    result.syncs += counter.syncs
-    result.wall_time = time.perf_counter() - start
-    return result
+    return _include_input_checks(result, counter.syncs, start)
 
 
 def optimize_always_on(
@@ -257,6 +262,4 @@ def optimize_always_on(
         budget=budget,
         seed=seed,
     )
-    result.syncs += counter.syncs
-    result.wall_time = time.perf_counter() - start
-    return result
+    return _include_input_checks(result, counter.syncs, start)
