@@ -5,6 +5,8 @@
     nox -s bench            the asv suite once, quickly, in this session's environment (results kept for HEAD)
     nox -s bench-history    asv over a commit range in managed environments (default: the last 5 commits)
     nox -s publish          render the asv site with its assets vendored, check it in Chromium; `-- serve` to browse
+    nox -s gate -- A B      the regression gate (tools/gate.py): exit 0 ok, 1 regressed, 2 undecided
+    nox -s gate-tests       the gate's planted-regression tests, timing plants included
     nox -s compare          `marketsim-opt compare`
 
 Every install goes through constraints.txt, so torch stays the pinned CPU wheel, and
@@ -117,6 +119,22 @@ def publish(session: nox.Session) -> None:
     session.run("python", "tools/site.py", "check")
     if "serve" in session.posargs:
         session.run("python", "tools/site.py", "serve")
+
+
+@nox.session
+def gate(session: nox.Session) -> None:
+    """The regression gate: `nox -s gate -- BASE HEAD [--timings]` (exit 0 / 1 regressed / 2 undecided)."""
+    session.install(*CONSTRAINTS, "asv==0.6.6", "virtualenv")
+    if len(session.posargs) < 2:
+        session.error("usage: nox -s gate -- BASE HEAD [--timings] [--json FILE]")
+    session.run("python", "tools/gate.py", *session.posargs)
+
+
+@nox.session(name="gate-tests")
+def gate_tests(session: nox.Session) -> None:
+    """The gate's planted-regression tests, timing plants included (slow: about 20 minutes here)."""
+    session.install(*CONSTRAINTS, "-e", ".[test,bench]")
+    session.run("python", "-m", "pytest", "tests/tools/test_gate.py", "-m", "timing or not timing", *session.posargs)
 
 
 @nox.session

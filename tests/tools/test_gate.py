@@ -1,0 +1,234 @@
+"""The regression gate (tools/gate.py), proven with planted regressions on throwaway commits.
+
+A temporary clone of this repository gets one commit per planted change, each on top of the clean BASE; the
+gate then judges them through asv in managed environments (reused between runs through the repository's
+`.asv/env`).  The deterministic plants run in CI (`.ci/run`); the timing plants are marked `timing` and
+run in `nox -s gate-tests`.  All of them are `slow`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+GATE = REPO / "tools" / "gate.py"
+ENV_DIR = REPO / ".asv" / "env"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("git") is None, reason="needs git"),
+    pytest.mark.skipif(importlib.util.find_spec("asv") is None, reason="needs asv (the bench extra)"),
+]
+
+
+def load_gate():
+    spec = importlib.util.spec_from_file_location("tools_gate", GATE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+gate = load_gate()
+
+#: file -> (text to find, replacement): each plant is one commit on top of BASE.
+PLANTS = {
+    "aa": ("README.md", "# marketsim-opt\n", "# marketsim-opt\n\n<!-- A/A: the same code -->\n"),
+    "extra_readback": (
+        "marketsim_opt/strategies.py",
+        "        record_evaluations(self.problem.n_sims)\n        return self._score(h, l, lambda t: t)\n",
+        "        record_evaluations(self.problem.n_sims)\n        self._score(h, l, lambda t: t).sum().item()\n"
+        "        return self._score(h, l, lambda t: t)\n",
+    ),
+    "budget_halved": (
+        "marketsim_opt/optimizers/api.py",
+        '_HISTORIC_BUDGETS = {"entry_exit": 500,',
+        '_HISTORIC_BUDGETS = {"entry_exit": 250,',
+    ),
+    "big_allocation": (
+        "marketsim_opt/strategies.py",
+        "        record_evaluations(h.numel())\n",
+        "        record_evaluations(h.numel())\n        torch.ones(64 * 2**20, dtype=torch.uint8).sum()\n",
+    ),
+    "python_loop": (
+        "marketsim_opt/strategies.py",
+        "        record_evaluations(h.numel())\n        return self._score(h.unsqueeze(-1), l.unsqueeze(-1), "
+        "lambda t: t.unsqueeze(-2))\n",
+        "        record_evaluations(h.numel())\n        cols = [self._score(h[..., k : k + 1], l[..., k : k + 1], "
+        "lambda t: t.unsqueeze(-2)) for k in range(h.shape[-1])]\n        return torch.cat(cols, dim=-1)\n",
+    ),
+    "kernel_2x": (
+        "marketsim_opt/kernel.py",
+        '    """`profit_per_day` without the input checks: the hot path for already-validated problems."""\n',
+        '    """`profit_per_day` without the input checks: the hot path for already-validated problems."""\n'
+        "    _raw_profit_per_day(close, high, high_pred, low, low_pred, positions, close_at_eod=close_at_eod,"
+        " trading_fee=trading_fee)\n"
+        "    return _raw_profit_per_day(close, high, high_pred, low, low_pred, positions, close_at_eod=close_at_eod,"
+        " trading_fee=trading_fee)\n\n\ndef _raw_profit_per_day(close, high, high_pred, low, low_pred, positions, *,"
+        " close_at_eod=False, trading_fee=0.0005):\n",
+    ),
+    "broken_import": (
+        "marketsim_opt/__init__.py",
+        "from .data import DataError, Problem\n",
+        "raise ImportError('planted: this commit cannot be imported')\nfrom .data import DataError, Problem\n",
+    ),
+}
+
+
+def git(*args: str, cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """A clone of HEAD with one commit per plant, each on top of BASE; `{name: sha}` with `base`."""
+    clone = tmp_path_factory.mktemp("gate") / "repo"
+    git("clone", "-q", str(REPO), str(clone), cwd=REPO)
+    git("config", "user.email", "gate@test", cwd=clone)
+    git("config", "user.name", "gate test", cwd=clone)
+    base = git("rev-parse", "HEAD", cwd=clone)
+    shas = {"base": base}
+    for name, (path, old, new) in PLANTS.items():
+        git("checkout", "-q", "-B", f"plant-{name}", base, cwd=clone)
+        file = clone / path
+        text = file.read_text()
+        assert text.count(old) == 1, f"plant {name}: the text to replace is not in {path} exactly once"
+        file.write_text(text.replace(old, new))
+        git("commit", "-q", "-am", f"plant: {name}", cwd=clone)
+        shas[name] = git("rev-parse", "HEAD", cwd=clone)
+    git("checkout", "-q", base, cwd=clone)
+    return clone, shas
+
+
+@pytest.fixture(scope="module")
+def deterministic_results(planted, tmp_path_factory) -> Path:
+    """One asv run of the default (deterministic + memory) benchmarks over BASE and the deterministic plants."""
+    clone, shas = planted
+    commits = [shas[n] for n in ("base", "aa", "extra_readback", "budget_halved", "big_allocation")]
+    work = tmp_path_factory.mktemp("gate-work")
+    return gate.run_asv(clone, commits, work, bench=gate.DEFAULT_BENCH, timings=False, env_dir=ENV_DIR)
+
+
+def verdicts(results: Path, base: str, head: str, *, timings: bool = False):
+    changes = gate.compare(gate.load_values(results, base), gate.load_values(results, head), timings=timings)
+    return changes, gate.exit_code(changes), gate.to_markdown(changes, base, head)
+
+
+def test_aa_same_code_passes(planted, deterministic_results):
+    """The same code under another commit: exit 0, every judged metric unchanged."""
+    _, shas = planted
+    changes, code, _ = verdicts(deterministic_results, shas["base"], shas["aa"])
+    assert code == 0
+    assert changes and all(c.verdict == "unchanged" for c in changes)
+
+
+def test_extra_readback_is_a_regression(planted, deterministic_results):
+    """One extra `.item()` per sequential evaluation: exit 1, DIRECT's host syncs named in the table."""
+    _, shas = planted
+    changes, code, table = verdicts(deterministic_results, shas["base"], shas["extra_readback"])
+    assert code == 1
+    flagged = {c.benchmark for c in changes if c.verdict == "regression"}
+    assert any("track_host_syncs" in b and "direct@default" in b for b in flagged)
+    assert all("track_host_syncs" in b for b in flagged)  # nothing else moved
+    assert "| regression | `optimizers.OptimizerMetrics.track_host_syncs(" in table
+
+
+def test_extra_readback_removed_is_an_improvement(planted, deterministic_results):
+    """The reverse change: exit 0, reported as improvements."""
+    _, shas = planted
+    changes, code, table = verdicts(deterministic_results, shas["extra_readback"], shas["base"])
+    assert code == 0
+    assert any(c.verdict == "improvement" and "track_host_syncs" in c.benchmark for c in changes)
+    assert "| improvement |" in table
+
+
+def test_halved_budget_raises_regret(planted, deterministic_results):
+    """DIRECT's default entry/exit budget halved: exit 1 on its regret (fewer evaluations are an improvement)."""
+    _, shas = planted
+    changes, code, _ = verdicts(deterministic_results, shas["base"], shas["budget_halved"])
+    assert code == 1
+    regressed = [c for c in changes if c.verdict == "regression"]
+    assert any("track_regret_bp" in c.benchmark and "direct@default" in c.benchmark for c in regressed)
+    assert all("entry_exit" in c.benchmark for c in regressed)
+
+
+def test_big_allocation_is_a_memory_regression(planted, deterministic_results):
+    """64 MiB more in the batched path: exit 1 on the memray region peak of the batched evaluation."""
+    _, shas = planted
+    changes, code, _ = verdicts(deterministic_results, shas["base"], shas["big_allocation"])
+    assert code == 1
+    assert any(
+        c.verdict == "regression" and c.benchmark.startswith("memory.BatchedEvalMemory.track_region_peak_bytes")
+        for c in changes
+    )
+    assert all(c.kind == "memory" for c in changes if c.verdict == "regression")
+
+
+def test_unimportable_commit_is_exit_2(planted, tmp_path):
+    """A commit whose package cannot be imported: the one command exits 2, never 0 or 1."""
+    clone, shas = planted
+    out = tmp_path / "gate.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(GATE),
+            shas["base"],
+            shas["broken_import"],
+            "--repo",
+            str(clone),
+            "--env-dir",
+            str(ENV_DIR),
+            "--bench",
+            "BatchedEvalMemory.track_region_peak_bytes",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "gate: cannot decide" in proc.stderr
+    assert not out.exists()
+
+
+def test_unknown_revision_is_exit_2(tmp_path):
+    """A revision that does not exist: exit 2 naming it, before anything runs."""
+    proc = subprocess.run([sys.executable, str(GATE), "HEAD", "no-such-rev"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "revision 'no-such-rev' is not a commit" in proc.stderr
+
+
+@pytest.mark.timing
+@pytest.mark.parametrize("plant", ["python_loop", "kernel_2x"])
+def test_timing_plants_are_regressions(planted, tmp_path, plant):
+    """The batched path as a Python loop, or the kernel run twice: exit 1 with --timings, the kernel named."""
+    clone, shas = planted
+    out = tmp_path / "gate.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(GATE),
+            shas["base"],
+            shas[plant],
+            "--repo",
+            str(clone),
+            "--env-dir",
+            str(ENV_DIR),
+            "--timings",
+            "--bench",
+            r"kernel\.(SequentialEval|BatchedEval)",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    bench = "BatchedEval.time_eval_batched" if plant == "python_loop" else "SequentialEval.time_eval_sequential"
+    assert f"| regression | `kernel.{bench}(" in proc.stdout
