@@ -58,10 +58,16 @@ def api(module: str, name: str):
     """`marketsim_opt.<module>.<name>`, or a skip on an older commit that does not have it yet."""
     import importlib
 
+    qualified = f"marketsim_opt.{module}"
     try:
-        return getattr(importlib.import_module(f"marketsim_opt.{module}"), name)
-    except (ImportError, AttributeError):
-        skip(f"marketsim_opt.{module}.{name} does not exist at this commit")
+        found = importlib.import_module(qualified)
+    except ModuleNotFoundError as exc:
+        if exc.name != qualified:
+            raise  # a package that fails to import is a failure, not a skip
+        skip(f"{qualified}.{name} does not exist at this commit")
+    if not hasattr(found, name):
+        skip(f"{qualified}.{name} does not exist at this commit")
+    return getattr(found, name)
 
 
 @functools.cache

@@ -126,6 +126,8 @@ def test_aa_same_code_passes(planted, deterministic_results):
     changes, code, _ = verdicts(deterministic_results, shas["base"], shas["aa"])
     assert code == 0
     assert changes and all(c.verdict == "unchanged" for c in changes)
+    assert {c.kind for c in changes} == {"deterministic", "memory"}
+    assert sum("track_host_syncs" in c.benchmark for c in changes) >= 2 * 19  # every profile method, 2 strategies
 
 
 def test_extra_readback_is_a_regression(planted, deterministic_results):
