@@ -12,6 +12,7 @@ from marketsim_opt import Problem, optimize_always_on, optimize_entry_exit
 from marketsim_opt.data import synthetic_problem
 from marketsim_opt.quality import score_f64
 from marketsim_opt.strategies import Objective
+from tests.reference import reference_profit
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -19,22 +20,6 @@ BOUNDS = ((-0.03, 0.03), (-0.03, 0.03))
 SLACK = 1e-12  # float64 rounding allowed above the supremum
 PROBES = 100_000
 PROBE_CELLS = 2_000_000  # candidates x days per batched call (16 MB float64 temporaries)
-
-
-def reference_profit(c, H, Hp, L, Lp, p, *, close_at_eod: bool, fee: float) -> np.ndarray:
-    """SPEC section 1 in float64 numpy, broadcast over all inputs (independent of the package kernel)."""
-    Hq = np.clip(Hp, 0.0, 10.0)
-    Lq = np.clip(Lp, -1.0, 0.0)
-    pl = np.clip(p, 0.0, 10.0)
-    ps = np.clip(p, -10.0, 0.0)
-    eL = (Lq > L).astype(np.float64)
-    eS = (Hq < H).astype(np.float64)
-    fee_paid = fee * (pl * eL + np.abs(ps) * eS)
-    if close_at_eod:
-        return pl * eL * (c - Lq) + ps * eS * (c - Hq) - fee_paid
-    long = pl * eL * np.where(Hq <= H, Hq - Lq, c - Lq)
-    short = ps * eS * np.where(Lq >= L, Lq - Hq, c - Hq)
-    return long + short - fee_paid
 
 
 def host_legs(result) -> tuple[dict[str, np.ndarray], list[np.ndarray], float]:
