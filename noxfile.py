@@ -4,7 +4,11 @@
     nox -s lint             ruff
     nox -s bench            the asv suite once, quickly, in this session's environment (results kept for HEAD)
     nox -s bench-history    asv over a commit range in managed environments (default: the last 5 commits)
-    nox -s publish          render the asv site with its assets vendored, check it in Chromium; `-- serve` to browse
+    nox -s profile          `marketsim-opt profile`: cProfile, icicle view, time shares (reports/profile-...)
+    nox -s memory           `marketsim-opt memory`: memray flame graph and peak (reports/memory-...)
+    nox -s report           `marketsim-opt report`: regret-vs-time plot, tables, kernel scaling (reports/report)
+    nox -s publish          the three above, then the asv site with them and its assets vendored, checked in
+                            Chromium; `-- serve` to browse
     nox -s gate -- A B      the regression gate (tools/gate.py): exit 0 ok, 1 regressed, 2 undecided
     nox -s gate-tests       the gate's planted-regression tests, timing plants included
     nox -s compare          `marketsim-opt compare`
@@ -112,10 +116,43 @@ def bench_history(session: nox.Session) -> None:
 
 
 @nox.session
+def profile(session: nox.Session) -> None:
+    """`marketsim-opt profile`; args go to it (default: the profile workload with DIRECT)."""
+    session.install(*CONSTRAINTS, "-e", ".[report]")
+    session.run("marketsim-opt", "profile", *session.posargs)
+
+
+@nox.session
+def memory(session: nox.Session) -> None:
+    """`marketsim-opt memory`; args go to it (default: the profile workload with DIRECT)."""
+    session.install(*CONSTRAINTS, "-e", ".[report]")
+    session.run("marketsim-opt", "memory", *session.posargs)
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """`marketsim-opt report`; args go to it (about 10 minutes here with the defaults)."""
+    session.install(*CONSTRAINTS, "-e", ".[report]")
+    session.run("marketsim-opt", "report", *session.posargs)
+
+
+#: What `nox -s publish` puts on the site's reports page: (command, workload, method, budget).
+SITE_VIEWS = (("profile", "profile", "direct"), ("memory", "profile", "direct"), ("profile", "backtest", "exact"))
+
+
+@nox.session
 def publish(session: nox.Session) -> None:
-    """Render the site (assets vendored from npm), check it in headless Chromium; `-- serve` serves it after."""
+    """Write the reports, render the site with them (assets vendored from npm), check it in headless Chromium.
+
+    `-- serve` serves it after; `-- no-report` reuses reports/report instead of running the report again.
+    """
     session.install(*CONSTRAINTS, "-e", ".[bench,test]")
-    session.run("python", "tools/site.py", "publish")
+    for command, workload, method in SITE_VIEWS:
+        out = f"reports/{command}-{workload}-{method}"
+        session.run("marketsim-opt", command, "--workload", workload, "--method", method, "--out", out)
+    if "no-report" not in session.posargs or not os.path.isdir("reports/report"):
+        session.run("marketsim-opt", "report", "--out", "reports/report")
+    session.run("python", "tools/site.py", "publish", "--reports", "reports")
     session.run("python", "tools/site.py", "check")
     if "serve" in session.posargs:
         session.run("python", "tools/site.py", "serve")

@@ -2,6 +2,9 @@
 
 marketsim-opt run       the main job: both optimizations of a workload (default: `profile`, DIRECT)
 marketsim-opt compare   method x budget table: wall time, evaluations, host syncs, regret (bp)
+marketsim-opt profile   a workload under cProfile: .prof, icicle view, time shares (reports/profile-...)
+marketsim-opt memory    a workload under memray: capture, flame graph, peak (reports/memory-...)
+marketsim-opt report    regret-vs-time plot with Pareto front, CSV/markdown, kernel scaling (reports/report)
 """
 
 from __future__ import annotations
@@ -11,16 +14,13 @@ import sys
 from collections.abc import Sequence
 
 from . import workloads
-from .comparison import DEFAULT_BUDGETS, parse_budget, run_trials, to_markdown, trials_for, write_csv
+from .comparison import BACKTEST_METHODS, DEFAULT_BUDGETS, parse_budget, run_trials, to_markdown, trials_for, write_csv
 from .data import DataError
 from .files import atomic_write
 from .optimizers import METHODS
 from .optimizers.api import check_method
 from .quality import regret_bp
-
-#: Methods `compare` runs on a backtest by default.  NGOpt is left out there because it costs
-#: about 1.7 s per simulation and policy at budget 100 (~4 min per strategy for 70 simulations).
-BACKTEST_METHODS = tuple(m for m in METHODS if m != "nevergrad:NGOpt")
+from .reports.report import BACKTEST_BUDGETS, REPORT_BUDGETS
 
 
 def _workload(name: str, csv_path: str | None, crypto: bool, device: str) -> workloads.Workload:
@@ -77,6 +77,70 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _out_dir(args: argparse.Namespace) -> str:
+    if args.out:
+        return args.out
+    return f"reports/{args.command}-{args.workload}-{args.method.replace(':', '-')}"
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    """cProfile + tuna icicle + summary of one workload and method."""
+    from .reports.profiling import profile_workload
+
+    check_method(args.method)
+    workload = _workload(args.workload, args.csv, args.crypto, args.device)
+    budget = None if args.budget is None else parse_budget(args.budget)
+    out = _out_dir(args)
+    print(f"profiling {workload.name} with {args.method} (warm-up, a timed run, a profiled run) ...", flush=True)
+    summary = profile_workload(workload, out, method=args.method, budget=budget, seed=args.seed)
+    print(summary.to_text())
+    print(f"wrote {out}/: profile.prof, icicle/index.html, summary.txt, summary.json")
+    return 0
+
+
+def cmd_memory(args: argparse.Namespace) -> int:
+    """memray capture + flame graph + peak of one workload and method."""
+    from .reports.memory import memory_workload
+
+    check_method(args.method)
+    workload = _workload(args.workload, args.csv, args.crypto, args.device)
+    budget = None if args.budget is None else parse_budget(args.budget)
+    out = _out_dir(args)
+    print(f"tracking {workload.name} with {args.method} under memray (warm-up, then the captured run) ...", flush=True)
+    summary = memory_workload(workload, out, method=args.method, budget=budget, seed=args.seed)
+    print(summary.to_text())
+    print(f"wrote {out}/: memray.bin, flamegraph.html, summary.txt, summary.json")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Every method x budget on profile and backtest, plotted; the kernel's scaling."""
+    from .reports.report import write_report
+
+    budgets = [parse_budget(b) for b in args.budgets.split(",")]
+    backtest_budgets = [parse_budget(b) for b in args.backtest_budgets.split(",")]
+    for method in args.methods or ():
+        check_method(method)
+    backtest = workloads.backtest(args.csv, is_crypto=args.crypto, device=args.device)
+    out = args.out or "reports/report"
+    rows, _ = write_report(
+        out,
+        budgets=budgets,
+        backtest_budgets=backtest_budgets,
+        methods=args.methods,
+        backtest=backtest,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    print(to_markdown(rows), end="")
+    print(f"wrote {out}/: index.html, tradeoff.png/.svg/.csv/.md, kernel-scaling.png/.svg/.csv")
+    return 0
+
+
+def _budgets_text(budgets) -> str:
+    return ",".join("default" if b is None else str(b) for b in budgets)
+
+
 def _methods(text: str) -> list[str]:
     return [m.strip() for m in text.split(",") if m.strip()]
 
@@ -111,6 +175,29 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--no-progress", action="store_true", help="no progress bar")
     common(compare)
     compare.set_defaults(func=cmd_compare)
+
+    for name, func, what in (
+        ("profile", cmd_profile, "cProfile .prof, tuna icicle view and time shares"),
+        ("memory", cmd_memory, "memray capture, flame graph and peak"),
+    ):
+        p = sub.add_parser(name, help=f"a workload's {what} (default: profile with DIRECT)")
+        p.add_argument("--workload", choices=("profile", "backtest"), default="profile")
+        p.add_argument("--method", default="direct", help=f"one of {', '.join(METHODS)} (default: direct)")
+        p.add_argument("--budget", help="candidates per optimization, or 'default'")
+        p.add_argument("--out", metavar="DIR", help="output folder (default: reports/<command>-<workload>-<method>)")
+        common(p)
+        p.set_defaults(func=func)
+
+    report = sub.add_parser("report", help="regret-vs-time plot, tables and kernel scaling over every method x budget")
+    report.add_argument("--methods", type=_methods, help="comma-separated methods (default: all)")
+    report.add_argument("--budgets", default=_budgets_text(REPORT_BUDGETS), help="on profile (default: %(default)s)")
+    report.add_argument(
+        "--backtest-budgets", default=_budgets_text(BACKTEST_BUDGETS), help="on the backtest (default: %(default)s)"
+    )
+    report.add_argument("--out", metavar="DIR", default=None, help="output folder (default: reports/report)")
+    report.add_argument("--no-progress", action="store_true", help="no progress bars")
+    common(report)
+    report.set_defaults(func=cmd_report)
     return parser
 
 
@@ -123,8 +210,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         kind = "bad input" if isinstance(exc, (ValueError, DataError)) else "cannot read"
         print(f"marketsim-opt {args.command}: {kind}: {exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:  # a missing optional tool (tuna, memray, matplotlib) or its failure
+        print(f"marketsim-opt {args.command}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print(f"marketsim-opt {args.command}: interrupted; no output file was written", file=sys.stderr)
+        print(f"marketsim-opt {args.command}: interrupted; no output was written", file=sys.stderr)
         return 130
 
 

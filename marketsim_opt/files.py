@@ -1,13 +1,15 @@
-"""Writing output files so that an interrupted run never leaves a half-written one behind."""
+"""Writing output files and folders so that an interrupted run never leaves a half-written one behind."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "atomic_dir"]
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable, *, mode: str = "w") -> None:
@@ -22,3 +24,26 @@ def atomic_write(path: str | os.PathLike[str], write: Callable, *, mode: str = "
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+@contextmanager
+def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a fresh temporary folder next to `path`; on success it replaces `path` whole, on error it vanishes.
+
+    An interrupted run (Ctrl-C included) leaves `path` as it was: the old outputs or nothing, never a mix.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if path.exists():
+        old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+        os.replace(path, old / path.name)
+    os.replace(tmp, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

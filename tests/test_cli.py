@@ -107,3 +107,49 @@ def test_import_is_light():
     code = "import sys, marketsim_opt; print(sorted(m for m in ('scipy', 'nevergrad') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_profile_command_writes_outputs(tmp_path, capsys):
+    """`profile` prints the summary and writes the .prof, the icicle view and the summary files."""
+    pytest.importorskip("tuna", reason="the icicle view needs tuna (the report extra)")
+    out = tmp_path / "p"
+    assert main(["profile", "--method", "grid", "--budget", "100", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "optimizer and glue" in text and f"wrote {out}/" in text
+    assert (out / "profile.prof").is_file() and (out / "icicle" / "index.html").is_file()
+
+
+def test_profile_default_folder_names_workload_and_method(tmp_path, monkeypatch):
+    pytest.importorskip("tuna", reason="the icicle view needs tuna (the report extra)")
+    monkeypatch.chdir(tmp_path)
+    assert main(["profile", "--method", "nevergrad:CMA", "--budget", "25"]) == 0
+    assert (tmp_path / "reports" / "profile-profile-nevergrad-CMA" / "summary.txt").is_file()
+
+
+def test_memory_command_writes_outputs(tmp_path, capsys):
+    pytest.importorskip("memray", reason="the memory command needs memray (the report extra)")
+    out = tmp_path / "m"
+    assert main(["memory", "--method", "exact", "--out", str(out)]) == 0
+    assert "peak heap" in capsys.readouterr().out
+    assert (out / "flamegraph.html").is_file()
+
+
+def test_report_command_writes_outputs(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="the report needs matplotlib (the report extra)")
+    out = tmp_path / "r"
+    args = ["report", "--methods", "grid,exact", "--budgets", "25", "--backtest-budgets", "25", "--no-progress"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert "| profile | entry_exit | grid | 25 |" in capsys.readouterr().out
+    assert (out / "tradeoff.png").is_file() and (out / "kernel-scaling.png").is_file()
+
+
+@pytest.mark.parametrize("command", ["profile", "memory", "report"])
+def test_new_commands_reject_bad_input(command, tmp_path, capsys):
+    """A bad method or budget is exit 2 naming the field; no output folder appears."""
+    args = ["--methods", "nope"] if command == "report" else ["--method", "nope"]
+    assert main([command, *args, "--out", str(tmp_path / "o")]) == 2
+    assert "method: unknown method 'nope'" in capsys.readouterr().err
+    bad_budget = ["--budgets", "0"] if command == "report" else ["--budget", "0"]
+    assert main([command, *bad_budget, "--out", str(tmp_path / "o")]) == 2
+    assert "budget: must be positive" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

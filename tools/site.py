@@ -25,12 +25,18 @@ The check serves the site on 127.0.0.1 (an ephemeral port) and opens it in Debia
 3. the benchmark list (`#/summarylist`, which uses stupidtable) renders its table; and that no page logged a console
    error, threw, had a request fail or answered >= 400, or tried to reach a host other than the local server.
 
+4. when the site has `reports/` (`publish --reports DIR`: the outputs of `marketsim-opt report`, `profile` and
+   `memory`), the navigation bar links `reports/index.html`, every image on that page and on the report page it
+   links to loads, and each icicle view (tuna) and memray flame graph it links to draws its chart (SVG rects).
+   memray's flame graph page loads bootstrap, jQuery, d3, d3-flame-graph, lodash and plotly from jsdelivr; those
+   are vendored from npm into `reports/vendor/` the same way (the `REPORT_PACKAGES` table).
+
 Full-page screenshots of the grid and the graph page are saved (default `artifacts/site-grid.png`,
 `artifacts/site-graph.png`), whether or not the checks pass.
 
 Usage (from the repo root):
 
-    python tools/site.py publish [--html-dir DIR] [--config asv.conf.json] [--cache-dir DIR]
+    python tools/site.py publish [--html-dir DIR] [--config asv.conf.json] [--cache-dir DIR] [--reports DIR]
     python tools/site.py vendor HTML_DIR [--cache-dir DIR]
     python tools/site.py check [--html-dir html] [--benchmark NAME] [--screenshot-dir artifacts]
     python tools/site.py serve [--html-dir html] [--port 8080]
@@ -188,6 +194,79 @@ ASSETS: tuple[Asset, ...] = (
     Asset(f"{_JSDELIVR}/bootstrap@3.1.1/dist/css/bootstrap.min.css", "bootstrap", "dist/css/bootstrap.min.css"),
 )
 
+#: The npm packages behind the CDN references of memray 1.20.0's flamegraph.html (pinned in constraints.txt),
+#: vendored into the site's `reports/vendor/`.  plotly.js: jsdelivr's `plotly.js@2.11.1/dist/plotly.min.js` is
+#: the build npm publishes alone as `plotly.js-dist-min@2.11.1` (a 1 MB tarball instead of plotly.js's 80 MB).
+REPORT_PACKAGES: dict[str, Package] = {
+    p.name: p
+    for p in (
+        Package(
+            "bootstrap",
+            "4.6.0",
+            "sha512-Io55IuQY3kydzHtbGvQya3H+KorS/M9rSNyfCGCg9WZ4pyT/lCxIlpJgG1GXW/PswzC84Tr2fBYi+7+jFVQQBw==",
+            ("LICENSE",),
+        ),
+        Package(
+            "jquery",
+            "3.6.0",
+            "sha512-JVzAR/AjBvVt2BmYhxRCSYysDsPcssdmTFnzyLEts9qNwmjmu4JTAMYubEfwVOSwpQ1I1sKKFcxhZCI2buerfw==",
+            ("LICENSE.txt",),
+        ),
+        Package(
+            "popper.js",
+            "1.16.1",
+            "sha512-Wb4p1J4zyFTbM+u6WuO4XstYx4Ky9Cewe4DWrel7B0w6VVICvPwdOpotjzcf6eD8TsckVnIMNONQyPIUFOUbCQ==",
+            ("package.json",),  # no LICENSE file in the tarball; package.json names the MIT licence
+        ),
+        Package(
+            "lodash",
+            "4.17.21",
+            "sha512-v2kDEe57lecTulaDIuNTPy3Ry4gLGJ6Z1O3vE1krgXZNrsQ+LFTGHVxVjcXPs17LhbZVGedAJv8XZ1tvj5FvSg==",
+            ("LICENSE",),
+        ),
+        Package(
+            "plotly.js-dist-min",
+            "2.11.1",
+            "sha512-F9WWNht0D3yBLZGHbLoJNfvplXvy+GUPSsA/lCbMuYd/UwzSu6Vmyprxlps9Einw1LDS1hYBrJeioK0lE3ieXA==",
+            ("LICENSE",),
+        ),
+        Package(
+            "d3",
+            "7.9.0",
+            "sha512-e1U46jVP+w7Iut8Jt8ri1YsPOvFpg46k+K8TpCb0P+zjCkjkPnV7WzfDJzMHy1LnA+wj5pLT1wjO901gLXeEhA==",
+            ("LICENSE",),
+        ),
+        Package(
+            "d3-scale-chromatic",
+            "3.1.0",
+            "sha512-A3s5PWiZ9YCXFye1o246KoscMWqf8BsD9eRiJ3He7C9OBaxKhAd5TFCdEx/7VbKtxxTsu//1mMJFrEt572cEyQ==",
+            ("LICENSE",),
+        ),
+        Package(
+            "d3-flame-graph",
+            "4.1.3",
+            "sha512-NijuhJZhaTMwobVgwGQ67x9PovqMMHXBbs0FMHEGJvsWZGuL4M7OsB03v8mHdyVyHhnQYGsYnb5w021e9+R+RQ==",
+            ("LICENSE",),
+        ),
+    )
+}
+
+REPORT_ASSETS: tuple[Asset, ...] = (
+    Asset(f"{_JSDELIVR}/bootstrap@4.6.0/dist/css/bootstrap.min.css", "bootstrap", "dist/css/bootstrap.min.css"),
+    Asset(f"{_JSDELIVR}/bootstrap@4.6.0/dist/js/bootstrap.min.js", "bootstrap", "dist/js/bootstrap.min.js"),
+    Asset(f"{_JSDELIVR}/jquery@3.6.0/dist/jquery.min.js", "jquery", "dist/jquery.min.js"),
+    Asset(f"{_JSDELIVR}/popper.js@1.16.1/dist/umd/popper.min.js", "popper.js", "dist/umd/popper.min.js"),
+    Asset(f"{_JSDELIVR}/lodash@4.17.21/lodash.min.js", "lodash", "lodash.min.js"),
+    Asset(f"{_JSDELIVR}/plotly.js@2.11.1/dist/plotly.min.js", "plotly.js-dist-min", "plotly.min.js"),
+    Asset(f"{_JSDELIVR}/d3@7.9.0/dist/d3.min.js", "d3", "dist/d3.min.js"),
+    Asset(
+        f"{_JSDELIVR}/d3-scale-chromatic@3.1.0/dist/d3-scale-chromatic.min.js",
+        "d3-scale-chromatic",
+        "dist/d3-scale-chromatic.min.js",
+    ),
+    Asset(f"{_JSDELIVR}/d3-flame-graph@4.1.3/dist/d3-flamegraph.min.js", "d3-flame-graph", "dist/d3-flamegraph.min.js"),
+)
+
 #: Attributes that only make sense for a cross-origin CDN copy.
 _DROPPED_ATTRS = frozenset({"integrity", "crossorigin", "referrerpolicy"})
 _TAG_RE = re.compile(r"<(script|link)\b([^>]*)>", re.IGNORECASE)
@@ -324,8 +403,8 @@ def _extract(package: Package, tarball: bytes, members: list[str], dest: Path) -
     return written
 
 
-def rewrite_html(text: str, assets: tuple[Asset, ...] = ASSETS) -> tuple[str, list[str]]:
-    """Point known CDN `<script src>`/`<link href>` tags at the vendored copies.
+def rewrite_html(text: str, assets: tuple[Asset, ...] = ASSETS, prefix: str = "") -> tuple[str, list[str]]:
+    """Point known CDN `<script src>`/`<link href>` tags at the vendored copies (`prefix` + their local path).
 
     Returns the new text and the list of remote URLs that remain in `<script>`/`<link>` tags (should be empty).
     """
@@ -348,7 +427,7 @@ def rewrite_html(text: str, assets: tuple[Asset, ...] = ASSETS) -> tuple[str, li
             if key.lower() in _DROPPED_ATTRS:
                 continue
             if key.lower() == url_attr:
-                value = f'"{asset.local_path}"'
+                value = f'"{prefix}{asset.local_path}"'
             parts.append(key if value is None else f"{key}={value}")
         self_closing = body.rstrip().endswith("/")
         return f"<{tag} {' '.join(parts)}{'/' if self_closing else ''}>"
@@ -363,7 +442,7 @@ def _unquote(value: str) -> str:
 def vendor_site(
     html_dir: Path | str, cache_dir: Path | str = DEFAULT_CACHE_DIR, registry: str = REGISTRY
 ) -> dict[str, list[str]]:
-    """Vendor the CDN assets into `html_dir/vendor/` and rewrite its html files; returns {html file: urls replaced}.
+    """Vendor asv's CDN assets into `html_dir/vendor/` and rewrite its html files; returns {html file: urls replaced}.
 
     All downloads, checks and extraction happen before any html file is touched; each html file is replaced
     atomically, and none is replaced when any still references an unknown off-site script or stylesheet.
@@ -372,37 +451,54 @@ def vendor_site(
     index = html_dir / "index.html"
     if not index.is_file():
         raise SiteError(f"{index} does not exist (run `asv publish` first)")
+    hint = "asv's asset list changed; update ASSETS/PACKAGES in tools/site.py"
+    return vendor_tree(html_dir, sorted(html_dir.glob("*.html")), ASSETS, PACKAGES, hint, cache_dir, registry)
+
+
+def vendor_tree(
+    root: Path,
+    html_files: list[Path],
+    assets: tuple[Asset, ...],
+    packages: dict[str, Package],
+    hint: str,
+    cache_dir: Path | str = DEFAULT_CACHE_DIR,
+    registry: str = REGISTRY,
+) -> dict[str, list[str]]:
+    """Vendor `packages` into `root/vendor/` and point the CDN references of `html_files` (under `root`) at them.
+
+    Returns {html file relative to root: urls replaced}.  Nothing is rewritten unless every file could be.
+    """
     cache_dir = Path(cache_dir)
 
     # 1. rewrite in memory, and refuse unknown CDN references before fetching anything
-    html_files = sorted(html_dir.glob("*.html"))
     new_texts: dict[Path, str] = {}
     replaced: dict[str, list[str]] = {}
     unknown: list[str] = []
     for path in html_files:
+        rel = path.relative_to(root).as_posix()
+        prefix = "../" * rel.count("/")
         old = path.read_text(encoding="utf-8")
-        new, remaining = rewrite_html(old)
-        unknown += [f"{path.name}: {url}" for url in remaining]
+        new, remaining = rewrite_html(old, assets, prefix)
+        unknown += [f"{rel}: {url}" for url in remaining]
         if new != old:
             new_texts[path] = new
-            replaced[path.name] = [a.cdn_url for a in ASSETS if a.cdn_url in old]
+            replaced[rel] = [a.cdn_url for a in assets if a.cdn_url in old]
     if unknown:
         raise SiteError(
-            "unknown off-site <script>/<link> reference(s) left after vendoring (asv's asset list changed; "
-            "update ASSETS/PACKAGES in tools/site.py): " + ", ".join(unknown)
+            f"unknown off-site <script>/<link> reference(s) left after vendoring ({hint}): " + ", ".join(unknown)
         )
 
     # 2. fetch, verify, extract every package (even when already vendored, so the vendor folder is complete)
-    for package in PACKAGES.values():
+    for package in packages.values():
         tarball = fetch_tarball(package, cache_dir, registry)
-        members = [a.path for a in ASSETS if a.package == package.name] + list(package.extra_files)
-        _extract(package, tarball, list(dict.fromkeys(members)), html_dir / VENDOR_DIR / package.name)
+        members = [a.path for a in assets if a.package == package.name] + list(package.extra_files)
+        _extract(package, tarball, list(dict.fromkeys(members)), root / VENDOR_DIR / package.name)
 
     # 3. every referenced local file must now exist
     for path in html_files:
         text = new_texts[path] if path in new_texts else path.read_text(encoding="utf-8")
-        for asset in ASSETS:
-            if asset.local_path in text and not (html_dir / asset.local_path).is_file():
+        for asset in assets:
+            if asset.local_path in text and not (root / asset.local_path).is_file():
                 raise SiteError(f"{path.name} references {asset.local_path}, which was not vendored")
 
     # 4. atomic replace of each rewritten html file
@@ -429,8 +525,9 @@ def publish(
     html_dir: Path | str | None = None,
     cache_dir: Path | str = DEFAULT_CACHE_DIR,
     registry: str = REGISTRY,
+    reports_dir: Path | str | None = None,
 ) -> Path:
-    """Run `asv publish` then vendor the site; returns the html dir."""
+    """Run `asv publish`, vendor the site and (given `reports_dir`) add the reports; returns the html dir."""
     config = Path(config)
     if not config.is_file():
         raise SiteError(f"asv config {config} not found")
@@ -442,7 +539,103 @@ def publish(
         raise SiteError(f"`{' '.join(cmd)}` failed with exit code {result.returncode}")
     out = Path(html_dir) if html_dir is not None else _html_dir_from_config(config)
     vendor_site(out, cache_dir, registry)
+    if reports_dir is not None:
+        add_reports(out, reports_dir, cache_dir, registry)
     return out
+
+
+# ------------------------------------------------------------------------------------------------------------- reports
+
+REPORTS_DIR = "reports"
+NAV_LINK_ID = "marketsim-reports"
+#: What `marketsim-opt report/profile/memory` write, by the file that identifies each kind of output folder.
+REPORT_KINDS = (
+    ("index.html", "report", "Regret against time, and the kernel's scaling"),
+    ("icicle/index.html", "profile", "cProfile icicle view"),
+    ("flamegraph.html", "memory", "memray flame graph"),
+)
+
+
+def _report_kind(folder: Path) -> tuple[str, str, str] | None:
+    return next((k for k in REPORT_KINDS if (folder / k[0]).is_file()), None)
+
+
+def _reports_index(root: Path) -> str:
+    """The reports page: one section per output folder, its pictures inline, its summary as text."""
+    import html as html_lib
+
+    sections = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.name != VENDOR_DIR):
+        kind = _report_kind(folder)
+        if kind is None:
+            continue
+        entry, label, what = kind
+        name = html_lib.escape(folder.name)
+        parts = [f'<section id="{name}"><h2>{name}</h2>', f'<p><a href="{name}/{entry}">{what}</a></p>']
+        for image in ("tradeoff.png", "kernel-scaling.png"):
+            if (folder / image).is_file():
+                parts.append(f'<p><a href="{name}/{entry}"><img src="{name}/{image}" alt="{name} {image}"></a></p>')
+        summary = folder / "summary.txt"
+        if summary.is_file():
+            parts.append(f"<pre>{html_lib.escape(summary.read_text(encoding='utf-8'))}</pre>")
+        if label == "profile" and (folder / "profile.prof").is_file():
+            parts.append(f'<p><a href="{name}/profile.prof">profile.prof</a> (pstats, snakeviz, tuna)</p>')
+        sections.append("\n".join(parts) + "</section>")
+    if not sections:
+        raise SiteError(f"{root} holds no report, profile or memory output (run `marketsim-opt report` and friends)")
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>marketsim-opt reports</title>\n'
+        "<style>body{font-family:sans-serif;margin:2em;max-width:1300px}img{max-width:100%}"
+        "pre{background:#f6f6f6;padding:8px}</style></head>\n<body>\n"
+        '<h1>marketsim-opt reports</h1>\n<p><a href="../index.html">back to the benchmark history</a></p>\n'
+        + "\n".join(sections)
+        + "\n</body></html>\n"
+    )
+
+
+def add_reports(
+    html_dir: Path | str,
+    reports_dir: Path | str,
+    cache_dir: Path | str = DEFAULT_CACHE_DIR,
+    registry: str = REGISTRY,
+) -> Path:
+    """Copy the output folders of `reports_dir` into `html_dir/reports/`, vendor memray's CDN assets there,
+    write `reports/index.html` and link it from the site's navigation bar.  Returns the reports page.
+
+    The new `reports/` is assembled in a temporary folder and swapped in whole.
+    """
+    html_dir, reports_dir = Path(html_dir), Path(reports_dir)
+    index = html_dir / "index.html"
+    if not index.is_file():
+        raise SiteError(f"{index} does not exist (publish the site first)")
+    if not reports_dir.is_dir():
+        raise SiteError(f"reports folder {reports_dir} does not exist (run `marketsim-opt report` and friends)")
+    tmp = Path(tempfile.mkdtemp(dir=html_dir, prefix=".reports.", suffix=".tmp"))
+    try:
+        for folder in sorted(p for p in reports_dir.iterdir() if p.is_dir() and _report_kind(p) is not None):
+            shutil.copytree(folder, tmp / folder.name, ignore=shutil.ignore_patterns("*.bin"))
+        (tmp / "index.html").write_text(_reports_index(tmp), encoding="utf-8")
+        memray_pages = sorted(tmp.glob(f"*/{REPORT_KINDS[2][0]}"))
+        hint = "memray's asset list changed; update REPORT_ASSETS/REPORT_PACKAGES in tools/site.py"
+        vendor_tree(tmp, memray_pages, REPORT_ASSETS, REPORT_PACKAGES, hint, cache_dir, registry)
+        target = html_dir / REPORTS_DIR
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    text = index.read_text(encoding="utf-8")
+    if f'id="{NAV_LINK_ID}"' not in text:
+        nav = '<ul class="nav navbar-nav navbar-left">'
+        if nav not in text:
+            raise SiteError(f"{index} has no `{nav}` to add the reports link to (asv's template changed)")
+        link = (
+            f'\n        <li><p class="navbar-text"><a id="{NAV_LINK_ID}" class="navbar-link" '
+            f'href="{REPORTS_DIR}/index.html">Reports: profiles, memory, regret vs time</a></p></li>'
+        )
+        _atomic_write_bytes(index, text.replace(nav, nav + link, 1).encode("utf-8"))
+    return html_dir / REPORTS_DIR / "index.html"
 
 
 # ------------------------------------------------------------------------------------------------------------- serving
@@ -525,6 +718,7 @@ class CheckReport:
     graph_files: dict[str, int] = field(default_factory=dict)  # graph JSON loaded by the page -> non-null points
     plot: dict = field(default_factory=dict)
     summarylist_rows: int = 0
+    reports: dict[str, str] = field(default_factory=dict)  # reports page or view -> what was seen there
     problems: list[str] = field(default_factory=list)  # console errors, page errors, failed requests
     screenshots: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
@@ -690,6 +884,9 @@ def check_site(
             missing = [b for b in report.benchmarks if b not in report.grid_names]
             if missing:
                 failures.append(f"summary grid is missing benchmark(s): {', '.join(missing)}")
+            has_reports = (html_dir / REPORTS_DIR / "index.html").is_file()
+            if has_reports and page.query_selector(f"a#{NAV_LINK_ID}[href='{REPORTS_DIR}/index.html']") is None:
+                failures.append(f"the site's navigation bar has no link to {REPORTS_DIR}/index.html")
             screenshot(page, grid_screenshot)
             close(page)
 
@@ -749,6 +946,10 @@ def check_site(
             ):
                 report.summarylist_rows = page.eval_on_selector_all("#summarylist-body table tbody tr", "e => e.length")
             close(page)
+
+            # 4. the reports page: its pictures load, and each view it links to draws its chart
+            if has_reports:
+                _check_reports(new_page, close, wait, base, report)
             context.close()
         finally:
             browser.close()
@@ -759,12 +960,46 @@ def check_site(
     return report
 
 
+_IMAGES_JS = """() => Array.from(document.images).map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])"""
+#: tuna's icicle and memray's flame graph both draw their boxes as SVG rects once their scripts ran.
+_CHART_JS = "n => document.querySelectorAll('svg rect').length >= n"
+MIN_CHART_RECTS = 3
+
+
+def _check_reports(new_page, close, wait, base: str, report: CheckReport) -> None:
+    """Open reports/index.html and every view it links to; record what each showed, fail what did not render."""
+    failures = report.failures
+    page = new_page("reports")
+    page.goto(f"{base}/{REPORTS_DIR}/index.html", wait_until="load")
+    images = page.evaluate(_IMAGES_JS)
+    broken = [src for src, ok in images if not ok]
+    if broken:
+        failures.append(f"reports page: image(s) did not load: {', '.join(broken)}")
+    links = page.eval_on_selector_all("section a[href$='.html']", "els => els.map(e => e.getAttribute('href'))")
+    report.reports[f"{REPORTS_DIR}/index.html"] = f"{len(images) - len(broken)}/{len(images)} images loaded"
+    if not links:
+        failures.append("reports page links to no report, profile or memory view")
+    close(page)
+    for href in dict.fromkeys(links):
+        view = new_page(href)
+        view.goto(f"{base}/{REPORTS_DIR}/{href}", wait_until="load")
+        if href.endswith("/index.html") and not href.endswith("icicle/index.html"):  # a report page: its pictures
+            images = view.evaluate(_IMAGES_JS)
+            broken = [src for src, ok in images if not ok]
+            if not images or broken:
+                failures.append(f"{href}: image(s) did not load: {', '.join(broken) or 'none on the page'}")
+            report.reports[href] = f"{len(images) - len(broken)}/{len(images)} images loaded"
+        elif wait(view, _CHART_JS, MIN_CHART_RECTS, f"{href} drew no chart (fewer than {MIN_CHART_RECTS} SVG rects)"):
+            report.reports[href] = f"{view.evaluate('() => document.querySelectorAll(`svg rect`).length')} SVG rects"
+        close(view)
+
+
 # ----------------------------------------------------------------------------------------------------------------- CLI
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
-    out = publish(args.config, args.html_dir, args.cache_dir)
-    print(f"published and vendored {out}")
+    out = publish(args.config, args.html_dir, args.cache_dir, reports_dir=args.reports)
+    print(f"published and vendored {out}" + (f", with the reports of {args.reports}" if args.reports else ""))
     return 0
 
 
@@ -796,7 +1031,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
         f"site check passed: grid lists {len(report.grid_names)}/{len(report.benchmarks)} benchmarks; "
         f"{report.graph_benchmark} plots {report.plot.get('series')} point(s) per series "
         f"(graph data {report.graph_files}); benchmark list has {report.summarylist_rows} rows; "
-        f"screenshots: {', '.join(report.screenshots)}"
+        + (f"reports: {report.reports}; " if report.reports else "")
+        + f"screenshots: {', '.join(report.screenshots)}"
     )
     return 0
 
@@ -823,6 +1059,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html-dir", default=None, help="output folder (default: html_dir of the asv config)")
     p.add_argument("--config", default="asv.conf.json", help="asv config file (default: asv.conf.json)")
     p.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR), help="npm tarball cache (default: %(default)s)")
+    p.add_argument("--reports", default=None, help="folder of marketsim-opt report/profile/memory outputs to include")
     p.set_defaults(func=_cmd_publish)
 
     p = sub.add_parser("vendor", help="vendor the CDN assets into an already published site")

@@ -58,6 +58,39 @@ def vendor_cache() -> Path:
     return site.DEFAULT_CACHE_DIR
 
 
+@pytest.fixture(scope="session")
+def report_vendor_cache() -> Path:
+    """The npm cache, filled with the packages memray's flame graph page loads."""
+    for package in site.REPORT_PACKAGES.values():
+        site.fetch_tarball(package, site.DEFAULT_CACHE_DIR)
+    return site.DEFAULT_CACHE_DIR
+
+
+@pytest.fixture(scope="session")
+def sample_reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Small outputs of `marketsim-opt report`, `profile` and `memory`, as `nox -s publish` gathers them."""
+    pytest.importorskip("matplotlib", reason="the report needs matplotlib (the report extra)")
+    pytest.importorskip("memray", reason="the memory view needs memray (the report extra)")
+    pytest.importorskip("tuna", reason="the icicle view needs tuna (the report extra)")
+    from marketsim_opt import workloads
+    from marketsim_opt.reports.memory import memory_workload
+    from marketsim_opt.reports.profiling import profile_workload
+    from marketsim_opt.reports.report import write_report
+
+    root = tmp_path_factory.mktemp("reports")
+    write_report(
+        root / "report",
+        budgets=(25,),
+        backtest_budgets=(25,),
+        methods=("grid", "exact"),
+        scaling_sizes=(6, 200),
+        progress=False,
+    )
+    profile_workload(workloads.profile(), root / "profile-profile-direct", method="direct", budget=50)
+    memory_workload(workloads.profile(), root / "memory-profile-grid", method="grid", budget=500)
+    return root
+
+
 @pytest.fixture
 def template_site(tmp_path: Path) -> Path:
     """A copy of asv's unpublished www folder (its index.html loads the CDN assets)."""
@@ -196,6 +229,41 @@ def test_check_without_html_dir_exits_2(tmp_path: Path, capsys: pytest.CaptureFi
     assert "could not run" in capsys.readouterr().err
 
 
+# ----------------------------------------------------------------------------------------------------------- reports
+
+
+def test_add_reports_vendors_memray_and_links_the_nav(
+    template_site: Path, vendor_cache: Path, report_vendor_cache: Path, sample_reports: Path
+) -> None:
+    """The reports land in reports/, memray's page loads only vendored scripts, asv's nav links the page once."""
+    site.vendor_site(template_site, vendor_cache)
+    page = site.add_reports(template_site, sample_reports, report_vendor_cache)
+    site.add_reports(template_site, sample_reports, report_vendor_cache)  # again: replaced, not duplicated
+    assert page == template_site / "reports" / "index.html"
+    nav = (template_site / "index.html").read_text(encoding="utf-8")
+    assert nav.count(f'id="{site.NAV_LINK_ID}"') == 1 and 'href="reports/index.html"' in nav
+    text = page.read_text(encoding="utf-8")
+    views = ("report/index.html", "profile-profile-direct/icicle/index.html", "memory-profile-grid/flamegraph.html")
+    for href in views:
+        assert f'href="{href}"' in text, href
+    assert 'src="report/tradeoff.png"' in text and "optimizer and glue" in text and "peak heap" in text
+    flame = (template_site / "reports" / "memory-profile-grid" / "flamegraph.html").read_text(encoding="utf-8")
+    assert REMOTE_TAG_RE.findall(flame) == []
+    for asset in site.REPORT_ASSETS:
+        assert f'"../{asset.local_path}"' in flame, asset.cdn_url
+        assert (template_site / "reports" / asset.local_path).stat().st_size > 1000, asset
+    assert not list((template_site / "reports").rglob("*.bin"))  # memray's capture stays out of the site
+
+
+def test_add_reports_refuses_an_empty_folder(template_site: Path, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(site.SiteError, match="holds no report, profile or memory output"):
+        site.add_reports(template_site, tmp_path / "empty")
+    assert not (template_site / "reports").exists()
+    with pytest.raises(site.SiteError, match="does not exist"):
+        site.add_reports(template_site, tmp_path / "missing")
+
+
 # ------------------------------------------------------------------------------------------------------- end to end
 
 BENCH_CODE = '''"""Tiny benchmarks for the site test."""
@@ -232,8 +300,10 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def published_site(tmp_path_factory: pytest.TempPathFactory, vendor_cache: Path) -> Path:
-    """A throwaway asv project with results for 3 commits, published and vendored; returns its html dir."""
+def published_site(
+    tmp_path_factory: pytest.TempPathFactory, vendor_cache: Path, report_vendor_cache: Path, sample_reports: Path
+) -> Path:
+    """A throwaway asv project with results for 3 commits, published and vendored with the sample reports."""
     pytest.importorskip("asv", reason="asv is not installed (the bench extra)")
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
@@ -266,7 +336,7 @@ def published_site(tmp_path_factory: pytest.TempPathFactory, vendor_cache: Path)
         _run([*asv, "run", "--python=same", "--set-commit-hash", sha, "--quick", "--machine", "ci-test"], project, env)
     _run(["git", "checkout", "-q", "main"], project, env)
     with contextlib.chdir(project):
-        html = site.publish("asv.conf.json", cache_dir=vendor_cache)
+        html = site.publish("asv.conf.json", cache_dir=vendor_cache, reports_dir=sample_reports)
     return (project / html).resolve()
 
 
@@ -292,6 +362,10 @@ def test_browser_check_passes_on_published_site(published_site: Path, tmp_path: 
     assert report.plot["series"] == [3] and report.plot["coloured"] >= 20
     assert report.summarylist_rows == 2
     assert report.problems == []
+    assert report.reports["reports/index.html"] == "2/2 images loaded"  # tradeoff + kernel scaling
+    assert report.reports["report/index.html"] == "2/2 images loaded"
+    for view in ("profile-profile-direct/icicle/index.html", "memory-profile-grid/flamegraph.html"):
+        assert int(report.reports[view].split()[0]) >= site.MIN_CHART_RECTS, report.reports
     for png in (grid, graph):
         assert png.read_bytes()[:8] == PNG_MAGIC
 
@@ -316,3 +390,19 @@ def test_browser_check_fails_without_vendor_folder(published_site: Path, tmp_pat
     assert re.search(r"HTTP 404 for http://127\.0\.0\.1:\d+/vendor/jquery/dist/jquery\.min\.js", result.stderr)
     assert "summary grid did not render every benchmark" in result.stderr
     assert (shots / "site-grid.png").read_bytes()[:8] == PNG_MAGIC
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_browser_check_fails_without_report_assets(published_site: Path, tmp_path: Path) -> None:
+    """With reports/vendor/ deleted memray's flame graph cannot draw, and `check` says so."""
+    pytest.importorskip("playwright", reason="playwright is not installed")
+    broken = Path(shutil.copytree(published_site, tmp_path / "html"))
+    shutil.rmtree(broken / "reports" / "vendor")
+    (broken / "reports" / "report" / "tradeoff.png").unlink()
+    with pytest.raises(site.CheckFailed) as failed:
+        site.check_site(broken, "bench.track_value", None, None, timeout_s=10)
+    text = "\n".join(failed.value.failures)
+    assert "memory-profile-grid/flamegraph.html drew no chart" in text
+    assert "image(s) did not load: report/tradeoff.png" in text
+    assert re.search(r"HTTP 404 for http://127\.0\.0\.1:\d+/reports/vendor/d3/dist/d3\.min\.js", text)
