@@ -131,7 +131,7 @@ def memory(session: nox.Session) -> None:
 
 @nox.session
 def report(session: nox.Session) -> None:
-    """`marketsim-opt report`; args go to it (about 10 minutes here with the defaults)."""
+    """`marketsim-opt report`; args go to it (about 4 minutes here with the defaults)."""
     session.install(*CONSTRAINTS, "-e", ".[report]")
     session.run("marketsim-opt", "report", *session.posargs)
 
