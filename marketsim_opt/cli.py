@@ -92,7 +92,9 @@ def cmd_profile(args: argparse.Namespace) -> int:
     budget = None if args.budget is None else parse_budget(args.budget)
     out = _out_dir(args)
     print(f"profiling {workload.name} with {args.method} (warm-up, a timed run, a profiled run) ...", flush=True)
-    summary = profile_workload(workload, out, method=args.method, budget=budget, seed=args.seed)
+    summary = profile_workload(
+        workload, out, method=args.method, budget=budget, seed=args.seed, progress=not args.no_progress
+    )
     print(summary.to_text())
     print(f"wrote {out}/: profile.prof, icicle/index.html, summary.txt, summary.json")
     return 0
@@ -107,7 +109,9 @@ def cmd_memory(args: argparse.Namespace) -> int:
     budget = None if args.budget is None else parse_budget(args.budget)
     out = _out_dir(args)
     print(f"tracking {workload.name} with {args.method} under memray (warm-up, then the captured run) ...", flush=True)
-    summary = memory_workload(workload, out, method=args.method, budget=budget, seed=args.seed)
+    summary = memory_workload(
+        workload, out, method=args.method, budget=budget, seed=args.seed, progress=not args.no_progress
+    )
     print(summary.to_text())
     print(f"wrote {out}/: memray.bin, flamegraph.html, summary.txt, summary.json")
     return 0
@@ -185,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--method", default="direct", help=f"one of {', '.join(METHODS)} (default: direct)")
         p.add_argument("--budget", help="candidates per optimization, or 'default'")
         p.add_argument("--out", metavar="DIR", help="output folder (default: reports/<command>-<workload>-<method>)")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
         common(p)
         p.set_defaults(func=func)
 

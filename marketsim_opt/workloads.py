@@ -5,6 +5,7 @@ Each returns validated `Problem`s; nothing else in the project builds data of it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -20,6 +21,7 @@ __all__ = [
     "backtest",
     "scaling",
     "run",
+    "run_all",
     "STRATEGIES",
     "PROFILE_SEED",
     "BACKTEST_SERIES_SEED",
@@ -100,3 +102,23 @@ def run(
     if strategy == "always_on":
         return optimize_always_on(*args, is_crypto=p.is_crypto, **common)
     raise ValueError(f"strategy: expected one of {', '.join(STRATEGIES)}, got {strategy!r}")
+
+
+def run_all(
+    workload: Workload,
+    *,
+    method: str = "direct",
+    budget: int | None = None,
+    seed: int = 0,
+    on_strategy: Callable[[str], None] | None = None,
+) -> list[OptimizeResult]:
+    """Both optimizations of `workload` (`STRATEGIES` in order), as the simulator runs them per simulation.
+
+    `on_strategy(name)` is called after each one (e.g. to advance a progress bar).
+    """
+    results = []
+    for strategy in STRATEGIES:
+        results.append(run(workload, strategy, method=method, budget=budget, seed=seed))
+        if on_strategy is not None:
+            on_strategy(strategy)
+    return results

@@ -1,0 +1,96 @@
+"""Per-evaluation cost of the kernel against the number of days `N`: sequential against batched.
+
+*Sequential* is one `(h, l)` evaluation and its `.item()` read-back, as the
+historical optimizer made ~500 of them.  *Batched* is one call scoring `K`
+candidates at once (`[K, N]`), divided by `K`.  Both on the `scaling:<N>`
+workloads (entry/exit, intraday), timed with `torch.utils.benchmark.Timer`
+(which synchronizes CUDA), torch single-threaded like the asv suite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..strategies import entry_exit_objective
+from ..workloads import SCALING_SIZES, scaling
+
+__all__ = ["ScalingPoint", "measure_kernel_scaling", "plot_kernel_scaling", "BATCH", "CANDIDATE_SEED"]
+
+#: Candidates per batched call.
+BATCH = 1024
+#: Seed of the candidates (append new seeds; never change this one).
+CANDIDATE_SEED = 7
+
+
+@dataclass(frozen=True)
+class ScalingPoint:
+    """Seconds per evaluated candidate at `n_days` for one mode (`sequential` or `batched`)."""
+
+    mode: str
+    n_days: int
+    seconds_per_eval: float
+
+
+def measure_kernel_scaling(
+    sizes: Sequence[int] = SCALING_SIZES,
+    *,
+    batch: int = BATCH,
+    device: str = "cpu",
+    min_run_time: float = 0.2,
+    on_step: Callable[[str], None] | None = None,
+) -> list[ScalingPoint]:
+    """Median seconds per candidate for each size, sequential then batched."""
+    from torch.utils.benchmark import Timer
+
+    rng = np.random.default_rng(CANDIDATE_SEED)
+    hl = torch.as_tensor(rng.uniform(-0.03, 0.03, size=(2, batch)), dtype=torch.float32, device=device)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    points = []
+    try:
+        for n in sizes:
+            objective = entry_exit_objective(scaling(n, device=device).problem)
+            for mode, stmt, per in (
+                ("sequential", "objective(0.01, -0.01).item()", 1),
+                ("batched", "objective.batch(h, l)", batch),
+            ):
+                if on_step is not None:
+                    on_step(f"kernel {mode} N={n}")
+                timer = Timer(stmt, globals={"objective": objective, "h": hl[0], "l": hl[1]}, num_threads=1)
+                seconds = timer.blocked_autorange(min_run_time=min_run_time).median
+                points.append(ScalingPoint(mode, n, seconds / per))
+    finally:
+        torch.set_num_threads(threads)
+    return points
+
+
+def plot_kernel_scaling(points: Sequence[ScalingPoint], paths: Sequence[str | Path], *, batch: int = BATCH) -> None:
+    """Log-log plot of seconds per candidate against `N`, one line per mode, saved to each of `paths`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.2, 4.4))
+    for mode, marker in (("sequential", "o"), ("batched", "s")):
+        mine = sorted((p for p in points if p.mode == mode), key=lambda p: p.n_days)
+        if not mine:
+            continue
+        label = "sequential (one evaluation + .item())" if mode == "sequential" else f"batched (K={batch}) / K"
+        ax.plot([p.n_days for p in mine], [1e6 * p.seconds_per_eval for p in mine], marker=marker, label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("days N")
+    ax.set_ylabel("microseconds per evaluated candidate")
+    ax.set_title("Kernel cost per evaluation (entry/exit, 1 thread)", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    for path in paths:
+        fig.savefig(path, dpi=110)
+    plt.close(fig)

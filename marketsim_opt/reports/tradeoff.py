@@ -1,0 +1,101 @@
+"""The quality-versus-speed picture: regret (bp, log scale) against wall time per optimization.
+
+One point per method and budget, one panel per workload and strategy, the Pareto
+front drawn (no other point is both faster and closer to the optimum), the exact
+method marked.  Regret 0 cannot sit on a log axis: such points are drawn at
+`ZERO_FLOOR_BP` and labelled as exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..comparison import Row
+
+__all__ = ["pareto_front", "plot_tradeoff", "ZERO_FLOOR_BP"]
+
+#: Where a regret of (numerically) zero is drawn on the log axis, in bp.
+ZERO_FLOOR_BP = 1e-3
+
+
+def pareto_front(rows: Sequence[Row]) -> list[Row]:
+    """The rows no other row beats on both time per optimization and mean regret, fastest first."""
+    front: list[Row] = []
+    best = float("inf")
+    for row in sorted(rows, key=lambda r: (r.time_per_optimization, r.regret_bp_mean)):
+        if row.regret_bp_mean < best:
+            front.append(row)
+            best = row.regret_bp_mean
+    return front
+
+
+def _panels(rows: Sequence[Row]) -> list[tuple[str, str]]:
+    return list(dict.fromkeys((r.workload, r.strategy) for r in rows))
+
+
+def plot_tradeoff(rows: Sequence[Row], paths: Sequence[str | Path], *, title: str = "") -> None:
+    """Draw the regret-versus-time panels of `rows` and save the figure to each of `paths` (PNG, SVG, ...)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = _panels(rows)
+    if not panels:
+        raise ValueError("rows: nothing to plot")
+    methods = list(dict.fromkeys(r.method for r in rows))
+    colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
+    ncols = min(2, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.2 * ncols, 4.6 * nrows), squeeze=False)
+    for ax, (workload, strategy) in zip(axes.flat, panels):
+        mine = [r for r in rows if (r.workload, r.strategy) == (workload, strategy)]
+        for r in mine:
+            y = max(r.regret_bp_mean, ZERO_FLOOR_BP)
+            exact = r.method == "exact"
+            ax.scatter(
+                r.time_per_optimization,
+                y,
+                color=colours[r.method],
+                marker="*" if exact else "o",
+                s=220 if exact else 40,
+                edgecolors="black" if exact else "none",
+                zorder=3,
+                label=r.method,
+            )
+            text = "exact optimum (0 bp)" if exact else r.budget.split(" ")[0]
+            ax.annotate(text, (r.time_per_optimization, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+        front = pareto_front(mine)
+        ax.step(
+            [r.time_per_optimization for r in front],
+            [max(r.regret_bp_mean, ZERO_FLOOR_BP) for r in front],
+            where="post",
+            color="grey",
+            linestyle="--",
+            linewidth=1,
+            zorder=2,
+            label="Pareto front",
+        )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("wall time per optimization (s)")
+        ax.set_ylabel("mean regret (bp of previous close)")
+        n_sims = mine[0].n_sims
+        ax.set_title(f"{workload}, {strategy}" + (f" ({n_sims} simulations)" if n_sims > 1 else ""), fontsize=10)
+        ax.grid(True, which="major", alpha=0.3)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    handles, labels = [], []
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout(rect=(0, 0.04 + 0.02 * (len(labels) // 5), 1, 0.97 if title else 1))
+    for path in paths:
+        fig.savefig(path, dpi=110)
+    plt.close(fig)
