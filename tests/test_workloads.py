@@ -68,6 +68,7 @@ def test_public_names():
         "backtest",
         "scaling",
         "run",
+        "run_all",
         "STRATEGIES",
         "PROFILE_SEED",
         "BACKTEST_SERIES_SEED",
@@ -335,3 +336,10 @@ def test_run_unknown_strategy():
     """An unknown strategy raises ValueError naming strategy."""
     with pytest.raises(ValueError, match="^strategy: expected one of entry_exit, always_on, got 'maxdiff'"):
         workloads.run(workloads.profile(), "maxdiff")
+
+
+def test_run_all_runs_both_strategies_in_order():
+    seen = []
+    results = workloads.run_all(workloads.profile(), method="grid", budget=100, on_strategy=seen.append)
+    assert seen == list(workloads.STRATEGIES)
+    assert [r.strategy for r in results] == list(workloads.STRATEGIES)

@@ -28,7 +28,9 @@ __all__ = ["ProfileSummary", "profile_workload", "time_shares"]
 KERNEL_FILE = "marketsim_opt/kernel.py"
 #: How cProfile names a torch.Tensor C method: `<method 'item' of 'torch._C.TensorBase' objects>`, or for the
 #: methods torch wraps in Python, `<function TensorBase.item at 0x...>`.
-_TENSOR_METHOD = re.compile(r"^<(?:method '(\w+)' of 'torch\._C\.TensorBase' objects|function TensorBase\.(\w+) at 0x\w+)>$")
+_TENSOR_METHOD = re.compile(
+    r"^<(?:method '(\w+)' of 'torch\._C\.TensorBase' objects|function TensorBase\.(\w+) at 0x\w+)>$"
+)
 
 
 @dataclass(frozen=True)
