@@ -11,9 +11,12 @@ Writes into one output folder (replaced whole, never left half-written):
 from __future__ import annotations
 
 import cProfile
+import importlib.util
 import json
 import pstats
 import re
+import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -156,10 +159,15 @@ def profile_workload(
 
 
 def write_icicle(prof: Path, out_dir: Path) -> Path:
-    """tuna's static icicle view of a `.prof` file: `out_dir/index.html` and its `static/` assets."""
-    try:
-        from tuna.cli import main as tuna_main
-    except ImportError as exc:
-        raise RuntimeError("the icicle view needs tuna: pip install 'marketsim-opt[report]'") from exc
-    tuna_main([str(prof), "--outdir", str(out_dir), "--no-browser"])
+    """tuna's static icicle view of a `.prof` file: `out_dir/index.html` and its `static/` assets.
+
+    tuna titles the page with the path it was given, so it runs in the `.prof`'s folder and is given the
+    file name (not the temporary folder's path).
+    """
+    if importlib.util.find_spec("tuna") is None:
+        raise RuntimeError("the icicle view needs tuna: pip install 'marketsim-opt[report]'")
+    cmd = [sys.executable, "-m", "tuna", prof.name, "--outdir", str(out_dir.resolve()), "--no-browser"]
+    proc = subprocess.run(cmd, cwd=prof.parent, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"tuna failed: {proc.stderr.strip() or proc.stdout.strip()}")
     return out_dir / "index.html"

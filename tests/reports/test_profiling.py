@@ -49,7 +49,9 @@ def test_profile_workload_counts_and_outputs(tmp_path):
     assert summary.kernel_s + summary.readback_s + summary.other_s == pytest.approx(summary.profiled_s)
     assert sorted(p.name for p in out.iterdir()) == ["icicle", "profile.prof", "summary.json", "summary.txt"]
     assert pstats.Stats(str(out / "profile.prof")).total_calls > 0
-    assert (out / "icicle" / "index.html").read_text().count("<script") >= 1
+    page = (out / "icicle" / "index.html").read_text()
+    assert page.count("<script") >= 1
+    assert "profile.prof" in page and ".tmp" not in page  # titled by the file, not the temporary folder
     assert (out / "icicle" / "static" / "icicle.js").is_file()
     data = json.loads((out / "summary.json").read_text())
     assert data["evaluations"] == expected_evals
