@@ -83,38 +83,33 @@ def _out_dir(args: argparse.Namespace) -> str:
     return f"reports/{args.command}-{args.workload}-{args.method.replace(':', '-')}"
 
 
-def cmd_profile(args: argparse.Namespace) -> int:
-    """cProfile + tuna icicle + summary of one workload and method."""
-    from .reports.profiling import profile_workload
-
+def _run_view(args: argparse.Namespace, write, doing: str, files: str) -> int:
+    """Shared body of `profile` and `memory`: `write(workload, out, ...)` returns a summary with `to_text()`."""
     check_method(args.method)
     workload = _workload(args.workload, args.csv, args.crypto, args.device)
     budget = None if args.budget is None else parse_budget(args.budget)
     out = _out_dir(args)
-    print(f"profiling {workload.name} with {args.method} (warm-up, a timed run, a profiled run) ...", flush=True)
-    summary = profile_workload(
-        workload, out, method=args.method, budget=budget, seed=args.seed, progress=not args.no_progress
-    )
+    print(f"{doing.format(workload=workload.name, method=args.method)} ...", flush=True)
+    summary = write(workload, out, method=args.method, budget=budget, seed=args.seed, progress=not args.no_progress)
     print(summary.to_text())
-    print(f"wrote {out}/: profile.prof, icicle/index.html, summary.txt, summary.json")
+    print(f"wrote {out}/: {files}")
     return 0
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    """cProfile + tuna icicle + summary of one workload and method."""
+    from .reports.profiling import profile_workload
+
+    doing = "profiling {workload} with {method} (warm-up, a timed run, a profiled run)"
+    return _run_view(args, profile_workload, doing, "profile.prof, icicle/index.html, summary.txt, summary.json")
 
 
 def cmd_memory(args: argparse.Namespace) -> int:
     """memray capture + flame graph + peak of one workload and method."""
     from .reports.memory import memory_workload
 
-    check_method(args.method)
-    workload = _workload(args.workload, args.csv, args.crypto, args.device)
-    budget = None if args.budget is None else parse_budget(args.budget)
-    out = _out_dir(args)
-    print(f"tracking {workload.name} with {args.method} under memray (warm-up, then the captured run) ...", flush=True)
-    summary = memory_workload(
-        workload, out, method=args.method, budget=budget, seed=args.seed, progress=not args.no_progress
-    )
-    print(summary.to_text())
-    print(f"wrote {out}/: memray.bin, flamegraph.html, summary.txt, summary.json")
-    return 0
+    doing = "tracking {workload} with {method} under memray (warm-up, then the captured run)"
+    return _run_view(args, memory_workload, doing, "memray.bin, flamegraph.html, summary.txt, summary.json")
 
 
 def cmd_report(args: argparse.Namespace) -> int:

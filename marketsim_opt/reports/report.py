@@ -25,7 +25,7 @@ from ..comparison import BACKTEST_METHODS, Row, run_trials, to_markdown, trials_
 from ..files import atomic_dir
 from ..optimizers import METHODS
 from .kernel_scaling import BATCH, ScalingPoint, measure_kernel_scaling, plot_kernel_scaling
-from .tradeoff import pareto_front, plot_tradeoff
+from .tradeoff import panels, pareto_front, plot_tradeoff
 
 __all__ = ["REPORT_BUDGETS", "BACKTEST_BUDGETS", "write_report"]
 
@@ -80,7 +80,7 @@ def write_report(
 
 def _index_html(rows: Sequence[Row], points: Sequence[ScalingPoint], seconds: float) -> str:
     on_front = set()
-    for panel in dict.fromkeys((r.workload, r.strategy) for r in rows):
+    for panel in panels(rows):
         on_front |= {id(r) for r in pareto_front([r for r in rows if (r.workload, r.strategy) == panel])}
     head = "".join(
         f"<th>{h}</th>"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..comparison import Row
 
-__all__ = ["pareto_front", "plot_tradeoff", "ZERO_FLOOR_BP"]
+__all__ = ["panels", "pareto_front", "plot_tradeoff", "ZERO_FLOOR_BP"]
 
 #: Where a regret of (numerically) zero is drawn on the log axis, in bp.
 ZERO_FLOOR_BP = 1e-3
@@ -30,7 +30,8 @@ def pareto_front(rows: Sequence[Row]) -> list[Row]:
     return front
 
 
-def _panels(rows: Sequence[Row]) -> list[tuple[str, str]]:
+def panels(rows: Sequence[Row]) -> list[tuple[str, str]]:
+    """The `(workload, strategy)` pairs of `rows`, in order of first appearance: one plot panel each."""
     return list(dict.fromkeys((r.workload, r.strategy) for r in rows))
 
 
@@ -41,15 +42,15 @@ def plot_tradeoff(rows: Sequence[Row], paths: Sequence[str | Path], *, title: st
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = _panels(rows)
-    if not panels:
+    shown = panels(rows)
+    if not shown:
         raise ValueError("rows: nothing to plot")
     methods = list(dict.fromkeys(r.method for r in rows))
     colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
-    ncols = min(2, len(panels))
-    nrows = -(-len(panels) // ncols)
+    ncols = min(2, len(shown))
+    nrows = -(-len(shown) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(6.2 * ncols, 4.6 * nrows), squeeze=False)
-    for ax, (workload, strategy) in zip(axes.flat, panels):
+    for ax, (workload, strategy) in zip(axes.flat, shown):
         mine = [r for r in rows if (r.workload, r.strategy) == (workload, strategy)]
         for r in mine:
             y = max(r.regret_bp_mean, ZERO_FLOOR_BP)
@@ -84,7 +85,7 @@ def plot_tradeoff(rows: Sequence[Row], paths: Sequence[str | Path], *, title: st
         n_sims = mine[0].n_sims
         ax.set_title(f"{workload}, {strategy}" + (f" ({n_sims} simulations)" if n_sims > 1 else ""), fontsize=10)
         ax.grid(True, which="major", alpha=0.3)
-    for ax in list(axes.flat)[len(panels) :]:
+    for ax in list(axes.flat)[len(shown) :]:
         ax.axis("off")
     handles, labels = [], []
     for ax in axes.flat:
