@@ -32,11 +32,14 @@ __all__ = [
     "check_method",
     "DEFAULT_BOUNDS",
     "METHODS",
+    "POLICY_TIE",
 ]
 
 DEFAULT_BOUNDS = ((-0.03, 0.03), (-0.03, 0.03))
 #: Method names; nevergrad's take the optimizer after a colon, e.g. "nevergrad:NGOpt".
 METHODS = ("direct", "grid", "exact") + tuple(f"nevergrad:{name}" for name in ng_method.OPTIMIZERS)
+#: Policies whose values differ by less than this (fraction of the previous close, 1e-8 bp) tie.
+POLICY_TIE = 1e-12
 _HISTORIC_BUDGETS = {"entry_exit": 500, "always_on": 240}
 _FAST_BUDGET = 100
 
@@ -135,7 +138,8 @@ def optimize(
     n_sims = objective.problem.n_sims
     key = "supremum" if method == "exact" else "profit"
     values = np.stack([row[key] for row in host])  # [P, S]
-    pick = np.argmax(values, axis=0)  # first policy wins ties
+    # The first policy within POLICY_TIE of the best wins: closer than that is float64 rounding, not a better policy.
+    pick = np.argmax(values >= values.max(axis=0) - POLICY_TIE, axis=0)
     cols = np.arange(n_sims)
 
     def chosen(field: str):

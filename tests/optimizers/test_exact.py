@@ -10,6 +10,8 @@ from optimizer_helpers import STRATEGIES, batch_of, solve
 
 from marketsim_opt import Problem, optimize_always_on, optimize_entry_exit
 from marketsim_opt.data import synthetic_problem
+from marketsim_opt.optimizers.api import POLICY_TIE
+from marketsim_opt.workloads import backtest
 from marketsim_opt.quality import score_f64
 from marketsim_opt.strategies import Objective
 from tests.reference import reference_profit
@@ -209,13 +211,15 @@ def test_supremum_not_attained_is_approached():
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("n_days", [1, 6, 50])
 def test_exact_counts(n_days, strategy):
-    """nfev is (2N+1)^2 corners + 1 scored point per policy; one read-back for all policies plus input checks."""
+    """nfev is the corners the sweep values, (2N+1)^2 intraday and 2 (2N+1) at the close (separable), plus
+    1 scored point per policy; one read-back for all policies plus input checks."""
     problem = synthetic_problem(n_days, seed=7)
-    per_policy = (2 * n_days + 1) ** 2 + 1
+    k = 2 * n_days + 1
+    intraday, at_close = k * k + 1, 2 * k + 1
     checks = 2 if strategy == "entry_exit" else 1  # Problem values (+ positions values for entry/exit)
-    for close_at_eod, policies in ((False, 1), (True, 1), (None, 2)):
+    for close_at_eod, nfev in ((False, intraday), (True, at_close), (None, intraday + at_close)):
         res = solve(problem, strategy, method="exact", close_at_eod=close_at_eod)
-        assert res.nfev == policies * per_policy
+        assert res.nfev == nfev
         assert res.syncs == checks + 1
         assert res.budget is None
 
@@ -224,34 +228,35 @@ def test_exact_batched_counts_and_syncs():
     """Batched exact: nfev per simulation, still a single read-back for all simulations and both policies."""
     batch, _ = batch_of(6, [1, 2, 3])
     res = solve(batch, "always_on", method="exact", close_at_eod=None)
-    assert res.nfev.tolist() == [2 * (13**2 + 1)] * 3
+    assert res.nfev.tolist() == [(13**2 + 1) + (2 * 13 + 1)] * 3
     assert res.syncs == 1 + 1
 
 
-POLICY_PICKS = {  # close_at_eod chosen per simulation on batch_of(12, range(8))
-    "entry_exit": [0, 1, 1, 0, 1, 1, 1, 0],
-    "always_on": [0, 0, 1, 0, 1, 1, 1, 0],
-    "always_on_crypto": [0, 0, 0, 0, 0, 0, 0, 0],
-}
+#: Simulations of the bundled backtest (entry/exit) whose close-at-eod supremum beats intraday's by more than
+#: POLICY_TIE; on every other simulation, and for always-on, intraday is at least as good (often tied).
+CLOSE_WINS = {"entry_exit": [26, 34, 35, 36], "always_on": []}
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("strategy", ["entry_exit", "always_on"])
 def test_exact_policy_search_picks_the_better_policy(strategy):
-    """close_at_eod=None keeps, per simulation, the single-policy run with the larger supremum (False on ties)."""
-    batch, _ = batch_of(12, range(8))
+    """close_at_eod=None keeps, per simulation, the single-policy run with the larger supremum; within
+    POLICY_TIE (float64 rounding of two different sums) it is a tie and intraday (the first) is kept."""
+    batch = backtest().problem
     both = solve(batch, strategy, method="exact", close_at_eod=None)
     intraday = solve(batch, strategy, method="exact", close_at_eod=False)
     at_close = solve(batch, strategy, method="exact", close_at_eod=True)
-    pick_close = at_close.supremum > intraday.supremum
+    pick_close = at_close.supremum > intraday.supremum + POLICY_TIE
     assert both.close_at_eod.tolist() == pick_close.tolist()
-    assert both.supremum.tolist() == np.maximum(intraday.supremum, at_close.supremum).tolist()
+    assert both.supremum.tolist() == np.where(pick_close, at_close.supremum, intraday.supremum).tolist()
     for field in ("h", "l", "profit"):
         want = np.where(pick_close, getattr(at_close, field), getattr(intraday, field))
         assert getattr(both, field).tolist() == want.tolist(), field
     assert both.nfev.tolist() == (intraday.nfev + at_close.nfev).tolist()
     assert both.policies == (False, True)
-    # The batch exercises both picks (not for buy-only crypto, where intraday is never worse here).
-    assert pick_close.astype(int).tolist() == POLICY_PICKS[strategy]
+    # Real wins are far above the tie tolerance; ties are at rounding level.
+    assert np.flatnonzero(pick_close).tolist() == CLOSE_WINS[strategy]
+    gap = np.abs(at_close.supremum - intraday.supremum)
+    assert np.all((gap <= 1e-15) | (gap > 1e-6))
 
 
 def test_exact_ignores_budget_and_seed():
