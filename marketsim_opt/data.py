@@ -124,6 +124,24 @@ class Problem:
             raise TypeError("only a batched [S, N] problem can be indexed")
         return self._derived({name: t[index] for name, t in self.tensors().items()})
 
+    def concat(self, *others: Problem) -> Problem:
+        """This problem's rows followed by `others'` as one `[S1 + S2 + ..., N]` batch (not re-validated).
+
+        All must share day count, dtype, device, fee and crypto flag; an `[N]`
+        problem counts as one row.
+        """
+        rows = [self, *others]
+        for i, other in enumerate(others, start=1):
+            theirs = (other.n_days, other.dtype, other.device, other.trading_fee, other.is_crypto)
+            ours = (self.n_days, self.dtype, self.device, self.trading_fee, self.is_crypto)
+            if theirs != ours:
+                raise DataError(
+                    f"problems: problem {i} has (days, dtype, device, fee, crypto) {theirs}, the first {ours}"
+                )
+        return self._derived(
+            {name: torch.cat([r.tensors()[name].reshape(-1, self.n_days) for r in rows]) for name in _FIELDS}
+        )
+
     def as_float64(self) -> Problem:
         """The same problem in float64 (not re-validated: widening keeps values finite)."""
         return self._derived({name: t.double() for name, t in self.tensors().items()})

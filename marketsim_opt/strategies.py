@@ -27,6 +27,7 @@ __all__ = [
     "Objective",
     "entry_exit_objective",
     "always_on_objective",
+    "stack_objectives",
 ]
 
 
@@ -118,3 +119,29 @@ def entry_exit_objective(problem: Problem, positions: Tensor | None = None, *, c
 def always_on_objective(problem: Problem, *, close_at_eod: bool = False) -> Objective:
     """The always-on objective: the sum of its buy and (not for crypto) sell legs."""
     return Objective(problem, always_on_legs(problem.close, is_crypto=problem.is_crypto), close_at_eod)
+
+
+def stack_objectives(objectives: list[Objective]) -> Objective:
+    """Several objectives of one policy as one batched objective: their rows, in order, `[S1 + S2 + ..., N]`.
+
+    Legs are padded with all-zero legs (which score exactly 0) to the largest
+    leg count, so entry/exit (one leg) and always-on (two) stack into one batch.
+    """
+    if not objectives:
+        raise ValueError("objectives: expected at least one objective")
+    first = objectives[0]
+    for i, obj in enumerate(objectives[1:], start=1):
+        if obj.close_at_eod != first.close_at_eod:
+            raise ValueError(
+                f"objectives: objective {i} has close_at_eod={obj.close_at_eod}, the first {first.close_at_eod}"
+            )
+    problem = first.problem.concat(*(obj.problem for obj in objectives[1:]))
+    n_legs = max(len(obj.legs) for obj in objectives)
+    days = problem.n_days
+
+    def padded(obj: Objective, i: int) -> Tensor:
+        leg = obj.legs[i] if i < len(obj.legs) else torch.zeros_like(obj.legs[0])
+        return leg.reshape(-1, days)
+
+    legs = tuple(torch.cat([padded(obj, i) for obj in objectives]) for i in range(n_legs))
+    return Objective(problem, legs, first.close_at_eod)

@@ -12,8 +12,8 @@ from functools import lru_cache
 import torch
 
 from .data import OHLC, Problem, backtest_windows, load_ohlc_csv, synthetic_ohlc, synthetic_problem
-from .optimizers import OptimizeResult, optimize_always_on, optimize_entry_exit
-from .strategies import entry_exit_positions
+from .optimizers import OptimizeResult, optimize, optimize_always_on, optimize_entry_exit
+from .strategies import always_on_objective, entry_exit_objective, entry_exit_positions, stack_objectives
 
 __all__ = [
     "Workload",
@@ -22,6 +22,7 @@ __all__ = [
     "scaling",
     "run",
     "run_all",
+    "run_stacked",
     "STRATEGIES",
     "PROFILE_SEED",
     "BACKTEST_SERIES_SEED",
@@ -122,3 +123,27 @@ def run_all(
         if on_strategy is not None:
             on_strategy(strategy)
     return results
+
+
+def run_stacked(
+    workload: Workload, *, method: str = "exact", budget: int | None = None, seed: int = 0
+) -> OptimizeResult:
+    """Both optimizations of `workload` in one batched call: every simulation x strategy (x policy) at once.
+
+    The result covers `2 S` rows, `STRATEGIES` in order (rows `[0, S)` entry/exit,
+    `[S, 2S)` always-on), with one read-back for all of them; `syncs` and
+    `wall_time` are the whole workload's.  Methods other than `exact` need an
+    explicit `budget` (the strategies' defaults differ).
+    """
+    if budget is None and method != "exact":
+        raise ValueError(f"budget: {method} over both strategies at once needs an explicit budget")
+    p = workload.problem
+    stacked = stack_objectives([entry_exit_objective(p), always_on_objective(p)])
+    return optimize(
+        stacked,
+        strategy="+".join(STRATEGIES),
+        close_at_eod=workload.close_at_eod,
+        method=method,
+        budget=budget,
+        seed=seed,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from marketsim_opt import Problem, profit_per_day
+from marketsim_opt import DataError, Problem, profit_per_day
 from marketsim_opt.data import synthetic_problem
 from marketsim_opt.strategies import (
     Objective,
@@ -13,6 +13,7 @@ from marketsim_opt.strategies import (
     always_on_objective,
     entry_exit_objective,
     entry_exit_positions,
+    stack_objectives,
 )
 
 # (Hp, Lp, expected position, expected crypto position)
@@ -222,3 +223,25 @@ def test_objective_rejects_bad_legs():
         Objective(problem, (torch.ones(10, dtype=torch.float64), torch.ones(10)))
     with pytest.raises(ValueError, match="^positions: leg 0 is .* on meta"):
         Objective(problem, (torch.ones(10, dtype=torch.float64, device="meta"),))
+
+
+def test_stack_objectives_scores_each_row_as_its_own_objective():
+    """Stacked entry/exit (one leg, padded with a zero leg) and always-on score, row for row, what each
+    scores alone."""
+    batch = synthetic_problem(8, seed=3).concat(synthetic_problem(8, seed=4))
+    ee, ao = entry_exit_objective(batch), always_on_objective(batch)
+    both = stack_objectives([ee, ao])
+    assert both.problem.n_sims == 4 and len(both.legs) == 2
+    h = torch.linspace(-0.03, 0.03, 5, dtype=batch.dtype).expand(4, -1)
+    l = torch.linspace(0.03, -0.03, 5, dtype=batch.dtype).expand(4, -1)
+    assert torch.equal(both.batch(h, l), torch.cat([ee.batch(h[:2], l[:2]), ao.batch(h[2:], l[2:])]))
+
+
+def test_stack_objectives_rejects_mixed_policies_and_problems():
+    p = synthetic_problem(8, seed=3)
+    with pytest.raises(ValueError, match="objective 1 has close_at_eod=True"):
+        stack_objectives([entry_exit_objective(p), always_on_objective(p, close_at_eod=True)])
+    with pytest.raises(DataError, match="problem 1 has"):
+        stack_objectives([entry_exit_objective(p), always_on_objective(synthetic_problem(9, seed=3))])
+    with pytest.raises(ValueError, match="at least one"):
+        stack_objectives([])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -69,6 +70,7 @@ def test_public_names():
         "scaling",
         "run",
         "run_all",
+        "run_stacked",
         "STRATEGIES",
         "PROFILE_SEED",
         "BACKTEST_SERIES_SEED",
@@ -343,3 +345,25 @@ def test_run_all_runs_both_strategies_in_order():
     results = workloads.run_all(workloads.profile(), method="grid", budget=100, on_strategy=seen.append)
     assert seen == list(workloads.STRATEGIES)
     assert [r.strategy for r in results] == list(workloads.STRATEGIES)
+
+
+def test_run_stacked_matches_run_all_with_one_read_back():
+    """The whole backtest (70 simulations x 2 strategies x 2 policies) in one exact call: the same answers as
+    one call per strategy, rows entry/exit then always-on, and a single host sync for the whole workload."""
+    w = workloads.backtest()
+    stacked = workloads.run_stacked(w, method="exact")
+    separate = workloads.run_all(w, method="exact")
+    s = w.problem.n_sims
+    assert stacked.syncs == 1
+    assert stacked.strategy == "entry_exit+always_on" and stacked.policies == (False, True)
+    for i, one in enumerate(separate):
+        rows = slice(i * s, (i + 1) * s)
+        for field in ("h", "l", "profit", "supremum", "close_at_eod", "nfev"):
+            assert getattr(stacked, field)[rows].tolist() == np.asarray(getattr(one, field)).tolist(), field
+
+
+def test_run_stacked_needs_a_budget_for_other_methods():
+    with pytest.raises(ValueError, match="budget: grid over both strategies"):
+        workloads.run_stacked(workloads.backtest(), method="grid")
+    res = workloads.run_stacked(workloads.backtest(), method="grid", budget=64)
+    assert res.nfev.tolist() == [2 * 64] * 140

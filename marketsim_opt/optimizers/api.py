@@ -133,7 +133,10 @@ def optimize(
     bounds = _check_bounds(bounds)
     policies = _check_policy(close_at_eod)
     with count_syncs() as counter:
-        solutions = [solver(objective.with_policy(policy), bounds, budget, seed) for policy in policies]
+        if method == "exact":  # both policies share the candidates and thresholds
+            solutions = exact.solve_policies(objective, bounds, policies)
+        else:
+            solutions = [solver(objective.with_policy(policy), bounds, budget, seed) for policy in policies]
         host = _read_back(solutions)
     n_sims = objective.problem.n_sims
     key = "supremum" if method == "exact" else "profit"

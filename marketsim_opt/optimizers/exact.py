@@ -50,7 +50,7 @@ from ..instrument import record_evaluations
 from ..strategies import Objective
 from .result import Solution
 
-__all__ = ["solve", "corner_candidates", "leg_sides", "NUDGE", "CHUNK_CELLS"]
+__all__ = ["solve", "solve_policies", "corner_candidates", "leg_sides", "NUDGE", "CHUNK_CELLS"]
 
 #: Relative nudge into a cell: 2**-48 (about 3.6e-15) times max(1, |breakpoint|).
 NUDGE = 2.0**-48
@@ -188,7 +188,7 @@ def _axis_sum(pieces, value_points: Tensor) -> Tensor:
 
 
 class _Axes:
-    """One policy's problem in float64 `[S, N]`, its candidates and the per-day entry thresholds."""
+    """A problem in float64 `[S, N]`, its candidates and the per-day entry thresholds (shared by both policies)."""
 
     def __init__(self, objective: Objective, bounds) -> None:
         p = objective.problem
@@ -200,28 +200,30 @@ class _Axes:
         (h_lo, h_hi), (l_lo, l_hi) = bounds
         self.l_val, self.l_ind = corner_candidates(self.low - self.lp, l_lo, l_hi, upward=True)
         self.h_val, self.h_ind = corner_candidates(self.high - self.hp, h_lo, h_hi, upward=False)
-        # h ascending: a's take-profit (Hq <= H) and v's entry (Hq < H) hold for a prefix of the candidates;
-        # l ascending: u's entry (Lq > L) fails while Lq <= L, b's take-profit (Lq >= L) while Lq < L.
-        two = lambda a, b: torch.stack([a, a, b, b])  # noqa: E731
+        # h ascending: v's entry (Hq < H) holds for a prefix of the candidates; l ascending: u's entry
+        # (Lq > L) fails while Lq <= L, b's take-profit (Lq >= L) while Lq < L.
         opts = dict(dtype=torch.float64, device=self.c.device)
-        clamp = torch.tensor([[_HQ[0], _HQ[0], _LQ[0], _LQ[0]], [_HQ[1], _HQ[1], _LQ[1], _LQ[1]]], **opts)
-        strict = torch.tensor([False, True, False, True], device=self.c.device).view(-1, 1, 1)
-        counts = _leading_true(
-            two(self.h_ind, self.l_ind), two(self.hp, self.lp), two(self.high, self.low), clamp[..., None, None], strict
+        clamp = torch.tensor([[_HQ[0], _LQ[0], _LQ[0]], [_HQ[1], _LQ[1], _LQ[1]]], **opts)
+        strict = torch.tensor([True, False, True], device=self.c.device).view(-1, 1, 1)
+        self.n_v, self.m_u, self.m_b = _leading_true(
+            torch.stack([self.h_ind, self.l_ind, self.l_ind]),
+            torch.stack([self.hp, self.lp, self.lp]),
+            torch.stack([self.high, self.low, self.low]),
+            clamp[..., None, None],
+            strict,
         )
-        self.n_a, self.n_v, self.m_u, self.m_b = counts
 
-    def w(self, close_at_eod: bool) -> Tensor:
-        """The `l` side's own sum `w` at every `l` candidate: `[S, Kl]`."""
-        pl, f = self.pl, self.fee
-        p = pl * (self.c - f) if close_at_eod else -pl * f
-        return _axis_sum(_pieces(self.m_u, self.l_val, self.lp, p, -pl, _LQ, 0.0, prefix=False), self.l_val)
+    def sides(self, close_at_eod: bool) -> tuple[Tensor, Tensor]:
+        """The `l` side's own sum `w` at every `l` candidate and the `h` side's `z` at every `h` candidate.
 
-    def z(self, close_at_eod: bool) -> Tensor:
-        """The `h` side's own sum `z` at every `h` candidate: `[S, Kh]`."""
-        ps, f = self.ps, self.fee
-        p = ps * (self.c + f) if close_at_eod else ps * f
-        return _axis_sum(_pieces(self.n_v, self.h_val, self.hp, p, -ps, _HQ, 0.0, prefix=True), self.h_val)
+        Both `[S, 2N+1]`, from one cumulative sum over the two axes side by side.
+        """
+        pl, ps, c, f = self.pl, self.ps, self.c, self.fee
+        w_const, z_const = (pl * (c - f), ps * (c + f)) if close_at_eod else (-pl * f, ps * f)
+        w = _pieces(self.m_u, self.l_val, self.lp, w_const, -pl, _LQ, 0.0, prefix=False)
+        z = _pieces(self.n_v, self.h_val, self.hp, z_const, -ps, _HQ, 0.0, prefix=True)
+        both = _axis_sum(tuple(torch.cat([a, b], dim=1) for a, b in zip(w, z)), torch.cat([self.l_val, self.h_val]))
+        return both[: len(c)], both[len(c) :]
 
 
 def _sorted_events(rows: Tensor, sources: Tensor, weights: Tensor, n_rows: int, n_sources: int):
@@ -308,6 +310,32 @@ def _best_of_sweep(ax: _Axes, w: Tensor, z: Tensor) -> tuple[Tensor, Tensor, Ten
     return best, best_j, best_k
 
 
+def solve_policies(objective: Objective, bounds, policies: tuple[bool, ...]) -> list[Solution]:
+    """`solve` for each policy in `policies`, sharing the candidates and thresholds (they do not depend on it)."""
+    p = objective.problem
+    ax = _Axes(objective, bounds)
+    s, kl, kh = ax.c.shape[0], ax.l_val.shape[-1], ax.h_val.shape[-1]
+    rows = torch.arange(s, device=ax.c.device)
+    p64, legs64 = p.as_float64(), tuple(leg.double() for leg in objective.legs)
+    out = []
+    for close_at_eod in policies:
+        w, z = ax.sides(close_at_eod)
+        if close_at_eod:
+            w_best, j = w.max(dim=-1)
+            z_best, k = z.max(dim=-1)
+            supremum, scored = w_best + z_best, kl + kh
+        else:
+            supremum, j, k = _best_of_sweep(ax, w, z)
+            scored = kl * kh
+        record_evaluations(s * scored)
+        h, l = ax.h_ind[rows, k], ax.l_ind[rows, j]
+        # The returned point, scored by the float64 kernel itself (one more evaluation per simulation).
+        exact64 = Objective(p64, legs64, close_at_eod)
+        profit = exact64.batch(h[:, None], l[:, None])[:, 0] if p.batched else exact64.batch(h, l)
+        out.append(Solution(h, l, profit, np.full(s, scored + 1), supremum))
+    return out
+
+
 def solve(objective: Objective, bounds, budget: int | None = None, seed: int = 0) -> Solution:
     """The supremum over the box and a point within 1e-9 of it (float64), per simulation, on the device.
 
@@ -315,21 +343,4 @@ def solve(objective: Objective, bounds, budget: int | None = None, seed: int = 0
     `Kl + Kh` at the close (separable), plus the returned point's re-scoring.
     `budget` and `seed` are unused: the enumeration is complete and deterministic.
     """
-    p = objective.problem
-    ax = _Axes(objective, bounds)
-    s, kl, kh = ax.c.shape[0], ax.l_val.shape[-1], ax.h_val.shape[-1]
-    w, z = ax.w(objective.close_at_eod), ax.z(objective.close_at_eod)
-    if objective.close_at_eod:
-        w_best, j = w.max(dim=-1)
-        z_best, k = z.max(dim=-1)
-        supremum, scored = w_best + z_best, kl + kh
-    else:
-        supremum, j, k = _best_of_sweep(ax, w, z)
-        scored = kl * kh
-    record_evaluations(s * scored)
-    rows = torch.arange(s, device=j.device)
-    h, l = ax.h_ind[rows, k], ax.l_ind[rows, j]
-    # The returned point, scored by the float64 kernel itself (one more evaluation per simulation).
-    exact64 = Objective(p.as_float64(), tuple(leg.double() for leg in objective.legs), objective.close_at_eod)
-    profit = exact64.batch(h[:, None], l[:, None])[:, 0] if p.batched else exact64.batch(h, l)
-    return Solution(h, l, profit, np.full(s, scored + 1), supremum)
+    return solve_policies(objective, bounds, (objective.close_at_eod,))[0]

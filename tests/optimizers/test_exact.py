@@ -11,9 +11,9 @@ from optimizer_helpers import STRATEGIES, batch_of, solve
 from marketsim_opt import Problem, optimize_always_on, optimize_entry_exit
 from marketsim_opt.data import synthetic_problem
 from marketsim_opt.optimizers.api import POLICY_TIE
-from marketsim_opt.workloads import backtest
 from marketsim_opt.quality import score_f64
 from marketsim_opt.strategies import Objective
+from marketsim_opt.workloads import backtest
 from tests.reference import reference_profit
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -267,3 +267,16 @@ def test_exact_ignores_budget_and_seed():
         other = solve(problem, "entry_exit", method="exact", **kwargs)
         fields = ("h", "l", "profit", "supremum", "nfev")
         assert [getattr(other, f) for f in fields] == [getattr(base, f) for f in fields]
+
+
+@pytest.mark.parametrize("close_at_eod", [False, True])
+def test_sweep_chunks_agree(monkeypatch, close_at_eod):
+    """The intraday sweep in many small column chunks gives the same supremum and point as in one chunk."""
+    from marketsim_opt.optimizers import exact
+
+    batch, _ = batch_of(40, range(3))
+    whole = solve(batch, "always_on", method="exact", close_at_eod=close_at_eod)
+    monkeypatch.setattr(exact, "CHUNK_CELLS", 1)  # one column per chunk
+    chunked = solve(batch, "always_on", method="exact", close_at_eod=close_at_eod)
+    for field in ("h", "l", "profit", "supremum", "nfev"):
+        assert getattr(chunked, field).tolist() == getattr(whole, field).tolist(), field
