@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .compiled import summed_profit
 from .data import Problem
 from .instrument import record_evaluations
 from .kernel import raw_profit_per_day
@@ -93,11 +94,12 @@ class Objective:
         record_evaluations(self.problem.n_sims)
         return self._score(h, l, lambda t: t)
 
-    def batch(self, h: Tensor, l: Tensor) -> Tensor:
+    def batch(self, h: Tensor, l: Tensor, *, compiled: bool = False) -> Tensor:
         """Score K candidates in one broadcast kernel call per leg.
 
         `h`, `l`: `[K]` for an unbatched problem, `[S, K]` for a batched one.
-        Returns `[K]` or `[S, K]` profits on the problem's device.
+        Returns `[K]` or `[S, K]` profits on the problem's device.  `compiled=True`
+        runs the kernel and its sum fused by torch.compile (`marketsim_opt.compiled`).
         """
         want = (self.problem.n_sims, -1) if self.problem.batched else (-1,)
         if h.dim() != len(want) or l.shape != h.shape or (self.problem.batched and h.shape[0] != want[0]):
@@ -106,7 +108,18 @@ class Objective:
                 f"with S={self.problem.n_sims}, got {tuple(h.shape)} and {tuple(l.shape)}"
             )
         record_evaluations(h.numel())
-        return self._score(h.unsqueeze(-1), l.unsqueeze(-1), lambda t: t.unsqueeze(-2))
+        expand = lambda t: t.unsqueeze(-2)  # noqa: E731 - days [..., 1, N] against candidates [..., K, 1]
+        if compiled:
+            p = self.problem
+            return summed_profit(
+                *(expand(t) for t in (p.close, p.high, p.high_pred, p.low, p.low_pred)),
+                tuple(expand(leg) for leg in self.legs),
+                h.unsqueeze(-1),
+                l.unsqueeze(-1),
+                close_at_eod=self.close_at_eod,
+                trading_fee=p.trading_fee,
+            )
+        return self._score(h.unsqueeze(-1), l.unsqueeze(-1), expand)
 
 
 def entry_exit_objective(problem: Problem, positions: Tensor | None = None, *, close_at_eod: bool = False) -> Objective:
