@@ -9,18 +9,49 @@ torch runs single-threaded in the suite: on these shared 2-core machines a
 second thread adds more noise than speed, and the ratios the project tracks
 are per-thread costs.
 
+glibc's malloc is pinned to keep freed memory (`pin_malloc`): by default it
+hands blocks above a *dynamic* threshold straight back to the kernel, so the
+same batched call either reuses its `[K, N]` temporaries or page-faults fresh
+zeroed ones on every call, depending on what the process freed before.  That
+made the memory-heavy timings bimodal (3x to 4x apart, one mode lasting a whole
+process); see benchmarks/README.md.
+
 `MARKETSIM_BENCH_SLOW=1` adds the slow tier (large N, every nevergrad
 optimizer on the backtest).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
 import os
 
 import numpy as np
 import torch
 
+#: glibc's malloc keeps and reuses blocks up to this size instead of mapping and unmapping them per call.
+MALLOC_KEEP_BYTES = 1 << 30
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt(3) parameter numbers
+
+
+def pin_malloc(keep_bytes: int = MALLOC_KEEP_BYTES) -> bool:
+    """Fix glibc's mmap and trim thresholds at `keep_bytes` (turning off their dynamic adjustment).
+
+    Allocations below `keep_bytes` then come from the heap and freed memory stays there for the next call,
+    whatever the process did before.  True when glibc took both settings; False elsewhere (musl, macOS),
+    where the suite runs with the platform's allocator as it is.
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError, TypeError):
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, keep_bytes)) and bool(mallopt(_M_TRIM_THRESHOLD, keep_bytes))
+
+
+MALLOC_PINNED = pin_malloc()
 torch.set_num_threads(1)
 
 #: Devices every device-aware benchmark is parametrized over; `cuda` is skipped where there is none.

@@ -52,3 +52,34 @@ def test_region_peak_bytes_sees_only_the_region():
     peak = common.region_peak_bytes(lambda: torch.ones(8 * 2**20, dtype=torch.uint8))
     assert 8 * 2**20 <= peak < 9 * 2**20
     assert before.numel() == 4 * 2**20
+
+
+def _glibc():
+    import ctypes
+    import ctypes.util
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    if not hasattr(libc, "mallinfo2"):
+        pytest.skip("needs glibc >= 2.33 (mallinfo2) to see where malloc puts a block")
+    return ctypes, libc
+
+
+def test_pin_malloc_keeps_big_blocks_on_the_heap():
+    """Pinned, a 40 MiB block comes from the heap (not a fresh mmap) and freeing it keeps it for the next call."""
+    ctypes, libc = _glibc()
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [
+            (n, ctypes.c_size_t)
+            for n in "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()
+        ]
+
+    libc.mallinfo2.restype = MallInfo2
+    libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, (ctypes.c_size_t,)
+    libc.free.argtypes = (ctypes.c_void_p,)
+    assert common.MALLOC_PINNED and common.pin_malloc()
+    mapped = libc.mallinfo2().hblkhd
+    block = libc.malloc(40 * 2**20)
+    assert libc.mallinfo2().hblkhd == mapped  # not served by mmap
+    libc.free(block)
+    assert libc.mallinfo2().fordblks >= 40 * 2**20  # kept free on the heap, not trimmed back to the kernel
