@@ -101,6 +101,12 @@ def api(module: str, name: str):
     return getattr(found, name)
 
 
+def split_method(method: str) -> tuple[str, int | None]:
+    """`"name@budget"` -> `(name, budget)`; `@default` or no `@` -> budget None (the strategy's default)."""
+    name, _, budget = method.partition("@")
+    return name, (None if budget in ("", "default") else int(budget))
+
+
 @functools.cache
 def workload(name: str, device: str = "cpu"):
     """A named workload: `profile`, `backtest` (bundled series) or `scaling:<N>`."""

@@ -5,6 +5,7 @@ marketsim-opt compare   method x budget table: wall time, evaluations, host sync
 marketsim-opt profile   a workload under cProfile: .prof, icicle view, time shares (reports/profile-...)
 marketsim-opt memory    a workload under memray: capture, flame graph, peak (reports/memory-...)
 marketsim-opt report    regret-vs-time plot with Pareto front, CSV/markdown, kernel scaling (reports/report)
+marketsim-opt targets   the performance targets as ratios measured in one run (reports/targets)
 """
 
 from __future__ import annotations
@@ -136,6 +137,29 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_targets(args: argparse.Namespace) -> int:
+    """Exact vs DIRECT, the one-call backtest and the batched kernel, side by side in this process."""
+    from tqdm.auto import tqdm
+
+    from .reports.targets import measure_targets, to_markdown, write_targets
+
+    out = args.out or "reports/targets"
+    steps = 7 if args.large else 6
+    with tqdm(total=steps, unit="step", disable=args.no_progress, dynamic_ncols=True) as bar:
+
+        def progress(label: str) -> None:
+            if bar.n or bar.desc:
+                bar.update(1)
+            bar.set_description(label)
+
+        targets = measure_targets(repeats=args.repeats, large=args.large, progress=progress)
+        bar.update(steps - bar.n)
+    print(to_markdown(targets), end="")
+    write_targets(out, targets)
+    print(f"wrote {out}/: targets.md, targets.json")
+    return 0
+
+
 def _budgets_text(budgets) -> str:
     return ",".join("default" if b is None else str(b) for b in budgets)
 
@@ -198,6 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--no-progress", action="store_true", help="no progress bars")
     common(report)
     report.set_defaults(func=cmd_report)
+
+    targets = sub.add_parser("targets", help="exact vs DIRECT, one-call backtest, batched kernel: ratios in one run")
+    targets.add_argument("--repeats", type=int, default=5, help="best of this many runs of each fast path (default: 5)")
+    targets.add_argument("--large", action="store_true", help="also time exact at N = 20000 (about 1.5 min)")
+    targets.add_argument("--out", metavar="DIR", default=None, help="output folder (default: reports/targets)")
+    targets.add_argument("--no-progress", action="store_true", help="no progress bar")
+    targets.set_defaults(func=cmd_targets)
     return parser
 
 

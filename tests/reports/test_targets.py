@@ -1,0 +1,77 @@
+"""The performance-target table (`marketsim_opt.reports.targets`, `marketsim-opt targets`)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from marketsim_opt.cli import main
+from marketsim_opt.reports import targets
+from marketsim_opt.reports.targets import Target, measure_targets, to_markdown, write_targets
+
+
+def _target(value, limit, at_least):
+    return Target("k", "what", value, "ratio", limit, at_least, "detail")
+
+
+@pytest.mark.parametrize(
+    ("value", "limit", "at_least", "met", "goal"),
+    [
+        (0.05, 0.1, False, True, "<= 0.1"),
+        (0.1, 0.1, False, True, "<= 0.1"),
+        (0.2, 0.1, False, False, "<= 0.1"),
+        (150.0, 100, True, True, ">= 100"),
+        (99.0, 100, True, False, ">= 100"),
+        (3.0, None, False, None, "report"),
+    ],
+)
+def test_goal_and_met(value, limit, at_least, met, goal):
+    t = _target(value, limit, at_least)
+    assert t.met is met and t.goal == goal
+
+
+def test_markdown_and_files(tmp_path):
+    """The markdown marks an unmet goal in bold; the JSON carries goal and verdict; the folder is whole."""
+    rows = [_target(0.05, 0.1, False), _target(99.0, 100, True), _target(3.0, None, False)]
+    text = to_markdown(rows)
+    assert text.splitlines()[0] == "| target | measured | goal | met | behind it |"
+    assert [line.split(" | ")[3] for line in text.splitlines()[2:]] == ["yes", "**no**", "-"]
+    write_targets(str(tmp_path / "t"), rows)
+    assert (tmp_path / "t" / "targets.md").read_text() == text
+    data = json.loads((tmp_path / "t" / "targets.json").read_text())
+    assert [(r["met"], r["goal"]) for r in data] == [(True, "<= 0.1"), (False, ">= 100"), (None, "report")]
+
+
+@pytest.mark.parametrize("repeats", [0, -1, 1.5, True])
+def test_repeats_must_be_positive(repeats):
+    with pytest.raises(ValueError, match="^repeats: must be a positive integer"):
+        measure_targets(repeats=repeats)
+
+
+def test_cli_rejects_bad_repeats(tmp_path, capsys):
+    assert main(["targets", "--repeats", "0", "--no-progress", "--out", str(tmp_path / "o")]) == 2
+    assert "repeats: must be a positive integer, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_measure_targets_rows(monkeypatch):
+    """One real measurement: every target present, in order, the deterministic one exact (syncs)."""
+    steps = []
+    rows = measure_targets(repeats=1, progress=steps.append)
+    keys = [t.key for t in rows]
+    assert keys == [
+        "profile_exact_vs_direct",
+        "exact_n2000_seconds",
+        "backtest_exact_vs_direct",
+        "backtest_syncs",
+        "batched_vs_sequential",
+        "batched_eager_vs_sequential",
+        "compile_seconds",
+    ]
+    assert len(steps) == 6
+    syncs = next(t for t in rows if t.key == "backtest_syncs")
+    assert syncs.value == 1 and syncs.met  # the whole 280-problem backtest: one read-back
+    assert all(t.value > 0 for t in rows if t.unit != "syncs")
+    assert targets.BATCH == 4096
