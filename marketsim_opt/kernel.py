@@ -11,11 +11,19 @@ simulations.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
-__all__ = ["profit_per_day", "profit_per_day_f64", "check_kernel_inputs", "check_fee", "raw_profit_per_day"]
+__all__ = [
+    "profit_per_day",
+    "profit_per_day_f64",
+    "check_kernel_inputs",
+    "check_fee",
+    "raw_profit_per_day",
+    "smoothed_profit_per_day",
+]
 
 
 def check_kernel_inputs(**tensors: Tensor) -> None:
@@ -88,14 +96,78 @@ def raw_profit_per_day(
     trading_fee: float = 0.0005,
 ) -> Tensor:
     """`profit_per_day` without the input checks: the hot path for already-validated problems."""
+    return _kernel(
+        close, high, high_pred, low, low_pred, positions, close_at_eod, trading_fee, _strictly_above, _where_at_most
+    )
+
+
+def smoothed_profit_per_day(
+    close: Tensor,
+    high: Tensor,
+    high_pred: Tensor,
+    low: Tensor,
+    low_pred: Tensor,
+    positions: Tensor,
+    *,
+    tau: float | Tensor,
+    close_at_eod: bool = False,
+    trading_fee: float = 0.0005,
+) -> Tensor:
+    """The kernel with each indicator `[a > b]` (or `[a >= b]`) replaced by `sigmoid((a - b) / tau)`.
+
+    The true kernel is piecewise constant in its four indicators (entries `Lq > L`, `Hq < H`; take-profits
+    `Hq <= H`, `Lq >= L`), so its gradient in the offsets is zero almost everywhere; this smooth surrogate's
+    is not.  A take-profit's exit becomes the blend `s * target + (1 - s) * close`.  `tau` (> 0, in the
+    moves' unit; a float or a tensor that broadcasts with the inputs) is the width of each step: as
+    `tau -> 0` the surrogate converges to `raw_profit_per_day` everywhere but at exact ties `a == b` (where
+    a sigmoid gives 1/2).  Same formula (`_kernel`), same broadcasting, no input checks.
+    """
+
+    def entry(a: Tensor, b: Tensor) -> Tensor:
+        return torch.sigmoid((a - b) / tau)
+
+    def take(a: Tensor, b: Tensor, target: Tensor, otherwise: Tensor) -> Tensor:
+        reached = torch.sigmoid((b - a) / tau)
+        return reached * target + (1.0 - reached) * otherwise
+
+    return _kernel(close, high, high_pred, low, low_pred, positions, close_at_eod, trading_fee, entry, take)
+
+
+def _strictly_above(a: Tensor, b: Tensor) -> Tensor:
+    """`[a > b]` as 0/1 in `a`'s dtype."""
+    return (a > b).to(a.dtype)
+
+
+def _where_at_most(a: Tensor, b: Tensor, target: Tensor, otherwise: Tensor) -> Tensor:
+    """`target` where `a <= b`, else `otherwise`."""
+    return torch.where(a <= b, target, otherwise)
+
+
+def _kernel(
+    close: Tensor,
+    high: Tensor,
+    high_pred: Tensor,
+    low: Tensor,
+    low_pred: Tensor,
+    positions: Tensor,
+    close_at_eod: bool,
+    trading_fee: float,
+    entry: Callable[[Tensor, Tensor], Tensor],
+    take: Callable[[Tensor, Tensor, Tensor, Tensor], Tensor],
+) -> Tensor:
+    """SPEC section 1's formula, the one implementation, given its step functions.
+
+    `entry(a, b)` is the strict indicator `[a > b]`; `take(a, b, target, otherwise)` is the non-strict
+    take-profit `target if a <= b else otherwise`.  The kernel passes the exact ones, the surrogate smooth ones.
+    """
     high_q = high_pred.clamp(0.0, 10.0)
     low_q = low_pred.clamp(-1.0, 0.0)
     pos_long = positions.clamp(0.0, 10.0)
     pos_short = positions.clamp(-10.0, 0.0)
 
     # Both entries are strict: a limit exactly at the day's extreme is not filled.
-    enter_long = (low_q > low).to(high_q.dtype) * pos_long
-    enter_short = (high_q < high).to(high_q.dtype) * pos_short
+    enter_long = entry(low_q, low) * pos_long  # [Lq > L]
+    enter_short = entry(high, high_q) * pos_short  # [Hq < H]
     fee = trading_fee * (enter_long - enter_short)  # pos_short <= 0, so this adds |ps|
 
     if close_at_eod:
@@ -103,8 +175,8 @@ def raw_profit_per_day(
         short = enter_short * (close - high_q)
     else:
         # Take-profits are non-strict: a target exactly at the extreme is taken.
-        long = enter_long * (torch.where(high_q <= high, high_q, close) - low_q)
-        short = enter_short * (torch.where(low_q >= low, low_q, close) - high_q)
+        long = enter_long * (take(high_q, high, high_q, close) - low_q)  # Hq if Hq <= H else c
+        short = enter_short * (take(low, low_q, low_q, close) - high_q)  # Lq if Lq >= L else c
     return long + short - fee
 
 

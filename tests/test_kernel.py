@@ -8,6 +8,7 @@ import torch
 
 from marketsim_opt import profit_per_day, profit_per_day_f64
 from marketsim_opt.data import load_ohlc_csv
+from marketsim_opt.kernel import smoothed_profit_per_day
 from tests.reference import reference_profit
 
 FEE = 0.0005
@@ -361,3 +362,69 @@ def test_output_dtype_and_device_follow_inputs():
         out = profit_per_day(**kw)
         assert out.dtype == dtype
         assert out.device == kw["close"].device
+
+
+# --- the smoothed surrogate (gradient method) --------------------------------------------------
+
+
+def smoothed(d: dict[str, torch.Tensor], h, l, *, tau, close_at_eod: bool) -> torch.Tensor:
+    return smoothed_profit_per_day(
+        d["c"], d["H"], d["Hp"] + h, d["L"], d["Lp"] + l, d["p"], tau=tau, close_at_eod=close_at_eod, trading_fee=FEE
+    )
+
+
+@pytest.mark.parametrize("close_at_eod", MODES)
+def test_surrogate_converges_to_the_kernel_as_tau_shrinks(close_at_eod):
+    """The error falls with tau, and at tau = 1e-12 the surrogate equals the kernel (no ties in random data)."""
+    rng = np.random.default_rng(11)
+    d = {k: torch.as_tensor(v) for k, v in random_days(rng, 300).items()}
+    h = torch.as_tensor(rng.uniform(-0.03, 0.03, (17, 1)))
+    l = torch.as_tensor(rng.uniform(-0.03, 0.03, (17, 1)))
+    exact = profit_per_day(d["c"], d["H"], d["Hp"] + h, d["L"], d["Lp"] + l, d["p"], close_at_eod=close_at_eod)
+    errors = [
+        float((smoothed(d, h, l, tau=tau, close_at_eod=close_at_eod) - exact).abs().max())
+        for tau in (1e-2, 1e-3, 1e-4, 1e-6)
+    ]
+    assert errors == sorted(errors, reverse=True) and errors[0] > 1e-3
+    limit = smoothed(d, h, l, tau=1e-12, close_at_eod=close_at_eod)
+    assert limit.shape == exact.shape == (17, 300)
+    np.testing.assert_allclose(limit.numpy(), exact.numpy(), rtol=0, atol=1e-15)
+
+
+def test_surrogate_at_a_tie_is_half_way_and_the_kernel_is_unchanged():
+    """At an exact tie (Lq == L) a sigmoid gives 1/2: the surrogate is the mean of the two sides' limits,
+    while the kernel keeps its strict entry (not filled)."""
+    d = {k: torch.tensor([v], dtype=torch.float64) for k, v in LONG_CASE.items()}
+    d["Lp"] = d["L"].clone()  # Lq == L: a tie of the long entry
+    tie = smoothed(d, 0.0, 0.0, tau=1e-9, close_at_eod=True)
+    entered = (d["c"] - d["L"]) - FEE
+    assert float(tie) == pytest.approx(0.5 * float(entered), abs=1e-15)
+    assert scalar(**{**LONG_CASE, "Lp": LONG_CASE["L"]}, close_at_eod=True) == 0.0
+
+
+@pytest.mark.parametrize("close_at_eod", MODES)
+def test_surrogate_has_a_gradient_where_the_kernel_has_none(close_at_eod):
+    """The kernel's gradient in (h, l) is zero inside a cell except for its linear parts; the surrogate's
+    entry steps add slope near every breakpoint (autograd through the sigmoids)."""
+    rng = np.random.default_rng(12)
+    d = {k: torch.as_tensor(v) for k, v in random_days(rng, 50).items()}
+    d["p"] = torch.ones(50, dtype=torch.float64)  # longs only: the l side has entry steps
+    l = torch.tensor(-0.004, dtype=torch.float64, requires_grad=True)
+    (g_smooth,) = torch.autograd.grad(smoothed(d, 0.0, l, tau=1e-2, close_at_eod=close_at_eod).sum(), l)
+    l2 = torch.tensor(-0.004, dtype=torch.float64, requires_grad=True)
+    exact = profit_per_day(d["c"], d["H"], d["Hp"], d["L"], d["Lp"] + l2, d["p"], close_at_eod=close_at_eod)
+    (g_exact,) = torch.autograd.grad(exact.sum(), l2)
+    # the kernel's slope in l is minus the number of entered longs whose Lq is not clamped: a count, no steps
+    lq = d["Lp"] - 0.004
+    entered = float(((lq.clamp(-1, 0) > d["L"]) & (lq < 0) & (lq > -1)).sum())
+    assert float(g_exact) == pytest.approx(-entered, abs=1e-9)
+    assert abs(float(g_smooth) - float(g_exact)) > 1.0
+
+
+def test_surrogate_broadcasts_like_the_kernel():
+    """[S, 1, N] days with [S, K, 1] offsets give [S, K, N], and a tau tensor broadcasts too."""
+    rng = np.random.default_rng(13)
+    d = {k: torch.as_tensor(v)[:, None, :] for k, v in random_days(rng, (3, 20)).items()}
+    h = torch.as_tensor(rng.uniform(-0.03, 0.03, (3, 5, 1)))
+    out = smoothed(d, h, -h, tau=torch.full((3, 1, 1), 1e-3, dtype=torch.float64), close_at_eod=False)
+    assert out.shape == (3, 5, 20) and out.dtype == torch.float64
