@@ -1,5 +1,6 @@
 """Optimizers behind one result type: `direct` (the historical baseline), batched
-`nevergrad:<Optimizer>`, a batched zooming `grid`, and the `exact` optimum."""
+`nevergrad:<Optimizer>`, a batched zooming `grid`, the `exact` optimum, batched multi-start
+`gradient` ascent on a smoothed kernel, and Bayesian `optuna:TPE` (optional extra)."""
 
 from .api import METHODS, default_budget, optimize, optimize_always_on, optimize_entry_exit
 from .result import OptimizeResult

@@ -8,6 +8,7 @@ evaluations and host syncs over the whole call.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import numbers
 import os
@@ -20,7 +21,7 @@ from torch import Tensor
 from ..data import CRYPTO_FEE, DEFAULT_FEE, Problem, check_values
 from ..instrument import count_syncs
 from ..strategies import Objective, always_on_objective, entry_exit_objective
-from . import direct, exact, grid
+from . import direct, exact, gradient, grid, optuna_tpe
 from . import nevergrad as ng_method
 from .result import OptimizeResult, Solution
 
@@ -36,8 +37,14 @@ __all__ = [
 ]
 
 DEFAULT_BOUNDS = ((-0.03, 0.03), (-0.03, 0.03))
-#: Method names; nevergrad's take the optimizer after a colon, e.g. "nevergrad:NGOpt".
-METHODS = ("direct", "grid", "exact") + tuple(f"nevergrad:{name}" for name in ng_method.OPTIMIZERS)
+#: Method names; nevergrad's take the optimizer after a colon, e.g. "nevergrad:NGOpt", optuna's the sampler
+#: ("optuna:TPE").  optuna's are listed only where the optional `optuna` extra is installed (without it,
+#: `check_method` names the extra).
+METHODS = (
+    ("direct", "grid", "exact", "gradient")
+    + tuple(f"nevergrad:{name}" for name in ng_method.OPTIMIZERS)
+    + (tuple(f"optuna:{name}" for name in optuna_tpe.SAMPLERS) if importlib.util.find_spec("optuna") else ())
+)
 #: Policies whose values differ by less than this (fraction of the previous close, 1e-8 bp) tie.
 POLICY_TIE = 1e-12
 _HISTORIC_BUDGETS = {"entry_exit": 500, "always_on": 240}
@@ -52,7 +59,10 @@ def default_budget(strategy: str) -> int:
 
 
 def check_method(method: str) -> Callable[..., Solution]:
-    """The solver for a method name; ValueError naming `method` when unknown."""
+    """The solver for a method name; ValueError naming `method` when unknown.
+
+    RuntimeError naming the extra to install for an `optuna:` method when optuna is not installed.
+    """
     if not isinstance(method, str):
         raise ValueError(f"method: expected a string, got {type(method).__name__}")
     if method == "direct":
@@ -61,6 +71,12 @@ def check_method(method: str) -> Callable[..., Solution]:
         return grid.solve
     if method == "exact":
         return exact.solve
+    if method == "gradient":
+        return gradient.solve
+    if method.startswith("optuna:"):
+        name = method.split(":", 1)[1]
+        optuna_tpe.check_name(name)
+        return lambda obj, bounds, budget, seed: optuna_tpe.solve(obj, bounds, budget, seed, name=name)
     if method.startswith("nevergrad:"):
         name = method.split(":", 1)[1]
         ng_method.check_name(name)
