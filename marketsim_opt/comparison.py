@@ -35,8 +35,11 @@ __all__ = [
 #: Budgets every method (but `exact`) runs at by default: 100 (MARKETSIM_FAST_OPTIMIZE) and the historic default.
 DEFAULT_BUDGETS = ("100", "default")
 #: Methods run on a backtest by default.  NGOpt is left out there because it costs about 1.7 s per
-#: simulation and policy at budget 100 (~4 min per strategy for 70 simulations).
-BACKTEST_METHODS = tuple(m for m in METHODS if m != "nevergrad:NGOpt")
+#: simulation and policy at budget 100 (~4 min per strategy for 70 simulations), and optuna's TPE
+#: because it costs about 0.3 s per simulation and policy at budget 100 (~40 s per strategy) and several
+#: seconds at the default budgets (minutes per strategy).  Name them in `methods` to run them anyway.
+SLOW_ON_BACKTEST = ("nevergrad:NGOpt", "optuna:TPE")
+BACKTEST_METHODS = tuple(m for m in METHODS if m not in SLOW_ON_BACKTEST)
 
 
 @dataclass(frozen=True)

@@ -123,3 +123,22 @@ def test_write_csv_roundtrip_and_no_partial_file(tmp_path):
         write_csv([_row(), object.__new__(Boom)], bad)
     assert not bad.exists()
     assert list(tmp_path.glob(".bad.csv.*")) == []
+
+
+def test_new_methods_in_the_defaults():
+    """gradient runs everywhere by default; optuna:TPE (when installed) and NGOpt are left out of the backtest."""
+    from marketsim_opt.comparison import BACKTEST_METHODS
+    from marketsim_opt.optimizers import METHODS
+
+    assert "gradient" in METHODS and "gradient" in BACKTEST_METHODS
+    assert "optuna:TPE" not in BACKTEST_METHODS and "nevergrad:NGOpt" not in BACKTEST_METHODS
+    assert set(METHODS) - set(BACKTEST_METHODS) <= {"optuna:TPE", "nevergrad:NGOpt"}
+
+
+def test_run_trials_gradient_rows():
+    """A gradient row carries its plan's evaluations (1 start x 49 steps at 100: 99 a policy) and one read-back."""
+    rows = run_trials(trials_for("profile", ("gradient",), (100,)), {"profile": workloads.profile()}, progress=False)
+    by = {r.strategy: r for r in rows}
+    assert by["entry_exit"].nfev == by["always_on"].nfev == 99
+    assert (by["entry_exit"].syncs, by["always_on"].syncs) == (3, 2)  # + the input checks
+    assert all(r.regret_bp_mean >= 0 for r in rows)

@@ -13,10 +13,12 @@ from pathlib import Path
 
 from ..comparison import Row
 
-__all__ = ["panels", "pareto_front", "plot_tradeoff", "ZERO_FLOOR_BP"]
+__all__ = ["panels", "pareto_front", "plot_tradeoff", "method_styles", "ZERO_FLOOR_BP", "MARKERS"]
 
 #: Where a regret of (numerically) zero is drawn on the log axis, in bp.
 ZERO_FLOOR_BP = 1e-3
+#: Marker by method family (the part before a colon); others are dots.
+MARKERS = {"exact": "*", "gradient": "^", "optuna": "s"}
 
 
 def pareto_front(rows: Sequence[Row]) -> list[Row]:
@@ -35,6 +37,15 @@ def panels(rows: Sequence[Row]) -> list[tuple[str, str]]:
     return list(dict.fromkeys((r.workload, r.strategy) for r in rows))
 
 
+def method_styles(methods: Sequence[str]) -> dict[str, tuple[tuple[float, ...], str]]:
+    """`(colour, marker)` per method, in order: distinct colours (tab10, or tab20 beyond 10 methods)."""
+    import matplotlib
+
+    names = list(dict.fromkeys(methods))
+    cmap = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"]
+    return {m: (cmap(i % cmap.N), MARKERS.get(m.split(":", 1)[0], "o")) for i, m in enumerate(names)}
+
+
 def plot_tradeoff(rows: Sequence[Row], paths: Sequence[str | Path], *, title: str = "") -> None:
     """Draw the regret-versus-time panels of `rows` and save the figure to each of `paths` (PNG, SVG, ...)."""
     import matplotlib
@@ -45,8 +56,7 @@ def plot_tradeoff(rows: Sequence[Row], paths: Sequence[str | Path], *, title: st
     shown = panels(rows)
     if not shown:
         raise ValueError("rows: nothing to plot")
-    methods = list(dict.fromkeys(r.method for r in rows))
-    colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
+    styles = method_styles([r.method for r in rows])
     ncols = min(2, len(shown))
     nrows = -(-len(shown) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(6.2 * ncols, 4.6 * nrows), squeeze=False)
@@ -55,11 +65,12 @@ def plot_tradeoff(rows: Sequence[Row], paths: Sequence[str | Path], *, title: st
         for r in mine:
             y = max(r.regret_bp_mean, ZERO_FLOOR_BP)
             exact = r.method == "exact"
+            colour, marker = styles[r.method]
             ax.scatter(
                 r.time_per_optimization,
                 y,
-                color=colours[r.method],
-                marker="*" if exact else "o",
+                color=colour,
+                marker=marker,
                 s=220 if exact else 40,
                 edgecolors="black" if exact else "none",
                 zorder=3,

@@ -46,3 +46,23 @@ def test_plot_tradeoff_refuses_empty(tmp_path):
     pytest.importorskip("matplotlib", reason="plots need matplotlib (the report extra)")
     with pytest.raises(ValueError, match="rows"):
         plot_tradeoff([], [tmp_path / "t.png"])
+
+
+def test_method_styles_are_distinct_beyond_ten_methods():
+    """Every method of the full list gets its own colour (tab20 past 10); markers tell the families apart."""
+    pytest.importorskip("matplotlib", reason="plots need matplotlib (the report extra)")
+    from marketsim_opt.reports.tradeoff import method_styles
+
+    methods = ["direct", "grid", "exact", "gradient"] + [f"nevergrad:{i}" for i in range(7)] + ["optuna:TPE"]
+    styles = method_styles(methods + ["grid"])  # repeats keep their first style
+    assert list(styles) == methods
+    assert len({colour for colour, _ in styles.values()}) == len(methods)
+    assert [styles[m][1] for m in ("exact", "gradient", "optuna:TPE", "direct", "nevergrad:0")] == [
+        "*",
+        "^",
+        "s",
+        "o",
+        "o",
+    ]
+    few = method_styles(["direct", "grid"])
+    assert few["direct"][0] != few["grid"][0]
