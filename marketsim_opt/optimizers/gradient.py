@@ -13,6 +13,7 @@ is device work, and the optimizer API reads the answer back once.
 from __future__ import annotations
 
 import math
+import random
 
 import numpy as np
 import torch
@@ -23,7 +24,7 @@ from ..kernel import smoothed_profit_per_day
 from ..strategies import Objective
 from .result import Solution
 
-__all__ = ["solve", "plan", "ascend", "STEPS", "TAU_START", "TAU_END", "LR_START", "LR_END"]
+__all__ = ["solve", "plan", "ascend", "starting_points", "STEPS", "TAU_START", "TAU_END", "LR_START", "LR_END"]
 
 #: Adam steps per start: a start costs `2 * STEPS + 1` evaluations, and the budget buys as many starts of at
 #: least STEPS steps as fit (`plan`).  On this landscape a longer descent beats more starts: at budget 100,
@@ -40,6 +41,10 @@ LR_START = 0.15
 LR_END = 1e-4
 _BETAS = (0.9, 0.999)
 _EPS = 1e-8
+#: The R2 sequence's steps, 1 / g and 1 / g^2 for the plastic number g (Roberts 2018): evenly spread
+#: points in the unit square for any count.
+_PLASTIC = 1.324717957244746
+_R2 = (1.0 / _PLASTIC, 1.0 / _PLASTIC**2)
 
 
 def plan(budget: int) -> tuple[int, int]:
@@ -56,27 +61,33 @@ def plan(budget: int) -> tuple[int, int]:
     return starts, (budget // starts - 1) // 2
 
 
-def starting_points(starts: int, seed: int) -> Tensor:
-    """`[M, 2]` box-normalised starts `(u_h, u_l)`: the high-`h`, low-`l` corner, the box centre, then seeded
-    uniform points (float64, CPU).
+def starting_points(
+    starts: int, seed: int, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float64
+) -> Tensor:
+    """`[M, 2]` box-normalised starts `(u_h, u_l)`: the high-`h`, low-`l` corner, the box centre, then the R2
+    low-discrepancy sequence shifted by a seeded offset (Cranley-Patterson rotation).
 
     The corner comes first because inside a cell the objective rises with `h` and falls with `l` (SPEC
-    section 3), so that corner is the best point of its cell.  The starts are the same for every simulation,
-    so a simulation's answer does not depend on what is batched with it.
+    section 3), so that corner is the best point of its cell.  The points are computed on `device` from
+    Python scalars (no host-to-device copy, so no sync on CUDA), in float64 arithmetic that gives the same
+    values on every device, and are the same for every simulation: a simulation's answer does not depend
+    on what is batched with it.
     """
-    generator = torch.Generator().manual_seed(seed)
-    points = torch.rand(starts, 2, generator=generator, dtype=torch.float64)
-    fixed = torch.tensor([[1.0, 0.0], [0.5, 0.5]], dtype=torch.float64)[:starts]
-    points[: len(fixed)] = fixed
-    return points
+    rng = random.Random(seed)
+    shift_h, shift_l = rng.random(), rng.random()
+    k = torch.arange(starts, dtype=torch.float64, device=device)
+    u_h = torch.remainder(shift_h + k * _R2[0], 1.0)
+    u_l = torch.remainder(shift_l + k * _R2[1], 1.0)
+    u_h = torch.where(k == 0, 1.0, torch.where(k == 1, 0.5, u_h))
+    u_l = torch.where(k == 0, 0.0, torch.where(k == 1, 0.5, u_l))
+    return torch.stack([u_h, u_l], dim=-1).to(dtype)
 
 
 def solve(objective: Objective, bounds, budget: int, seed: int) -> Solution:
     """Maximise `objective` from `plan(budget)` starts (`starting_points`); nfev per simulation as `plan` says."""
     starts, steps = plan(budget)
-    u = starting_points(starts, seed)
     problem = objective.problem
-    u = u.to(device=problem.device, dtype=problem.dtype).expand(problem.n_sims, starts, 2)
+    u = starting_points(starts, seed, device=problem.device, dtype=problem.dtype).expand(problem.n_sims, starts, 2)
     u_h, u_l = ascend(objective, bounds, u[..., 0], u[..., 1], steps)
     h, l = _to_box(u_h, u_l, bounds)
     if problem.batched:
@@ -158,8 +169,25 @@ def _to_box(u_h: Tensor, u_l: Tensor, bounds) -> tuple[Tensor, Tensor]:
 
 
 def _clamp_inward(x: Tensor, lo: float, hi: float) -> Tensor:
-    opts = dict(dtype=x.dtype, device=x.device)
-    lo_t, hi_t = torch.tensor(lo, **opts), torch.tensor(hi, **opts)
-    lo_t = torch.where(lo_t.double() < lo, torch.nextafter(lo_t, torch.tensor(math.inf, **opts)), lo_t)
-    hi_t = torch.where(hi_t.double() > hi, torch.nextafter(hi_t, torch.tensor(-math.inf, **opts)), hi_t)
-    return torch.minimum(torch.maximum(x, lo_t), hi_t)
+    lo_in, hi_in = _inward(lo, hi, x.dtype)
+    return x.clamp(lo_in, hi_in)
+
+
+def _inward(lo: float, hi: float, dtype: torch.dtype) -> tuple[float, float]:
+    """The bounds rounded to `dtype`, each moved one step inward where rounding took it outside `[lo, hi]`.
+
+    Computed on the host with numpy's float types, so no tensor is made (nor copied to a device).  A dtype
+    numpy lacks (bfloat16) keeps the bounds as given.
+    """
+    kind = _NUMPY_FLOATS.get(dtype)
+    if kind is None:
+        return lo, hi
+    lo_r, hi_r = kind(lo), kind(hi)
+    if float(lo_r) < lo:
+        lo_r = np.nextafter(lo_r, kind(math.inf))
+    if float(hi_r) > hi:
+        hi_r = np.nextafter(hi_r, kind(-math.inf))
+    return float(lo_r), float(hi_r)
+
+
+_NUMPY_FLOATS = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
