@@ -145,15 +145,18 @@ def cmd_targets(args: argparse.Namespace) -> int:
 
     out = args.out or "reports/targets"
     steps = 7 if args.large else 6
+    started = []  # labels of the steps begun so far; each new one completes the previous
     with tqdm(total=steps, unit="step", disable=args.no_progress, dynamic_ncols=True) as bar:
 
         def progress(label: str) -> None:
-            if bar.n or bar.desc:
+            if started:
                 bar.update(1)
+            started.append(label)
             bar.set_description(label)
 
         targets = measure_targets(repeats=args.repeats, large=args.large, progress=progress)
-        bar.update(steps - bar.n)
+        if started:
+            bar.update(1)  # the last step
     print(to_markdown(targets), end="")
     write_targets(out, targets)
     print(f"wrote {out}/: targets.md, targets.json")
