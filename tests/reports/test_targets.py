@@ -75,3 +75,23 @@ def test_measure_targets_rows(monkeypatch):
     assert syncs.value == 1 and syncs.met  # the whole 280-problem backtest: one read-back
     assert all(t.value > 0 for t in rows if t.unit != "syncs")
     assert targets.BATCH == 4096
+
+
+@pytest.mark.parametrize("no_progress", [True, False])
+def test_cli_prints_and_writes(tmp_path, capsys, monkeypatch, no_progress):
+    """`targets` prints the table and writes both files, with or without its progress bar."""
+    rows = [_target(0.05, 0.1, False)]
+
+    def fake_measure(*, repeats, large, progress):
+        assert (repeats, large) == (2, False)
+        for label in ("one", "two"):
+            progress(label)
+        return rows
+
+    monkeypatch.setattr(targets, "measure_targets", fake_measure)
+    out = tmp_path / "t"
+    argv = ["targets", "--repeats", "2", "--out", str(out)] + (["--no-progress"] if no_progress else [])
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(to_markdown(rows)) and f"wrote {out}/" in printed
+    assert (out / "targets.md").read_text() == to_markdown(rows)
