@@ -121,14 +121,21 @@ def callgrind_total(path: Path) -> int:
     return summary
 
 
-def collect(plan: Sequence[tuple[str, int]]) -> tuple[list[Count], dict[str, str]]:
-    """Run `plan` (`(path, calls)` pairs) in one valgrind process: the counts, and `{path: reason}` of skips."""
+def collect(
+    plan: Sequence[tuple[str, int]], *, hash_seed: int = 0, env: dict[str, str] | None = None
+) -> tuple[list[Count], dict[str, str]]:
+    """Run `plan` (`(path, calls)` pairs) in one valgrind process: the counts, and `{path: reason}` of skips.
+
+    `hash_seed` (PYTHONHASHSEED) and `env` (added to the environment) only exist to measure how much the
+    counts move with incidental process state (`tools/aa_spread.py --instructions --perturb`).
+    """
+    child_env = dict(os.environ, **(env or {}), PYTHONHASHSEED=str(hash_seed), OMP_NUM_THREADS="1")
     with tempfile.TemporaryDirectory(prefix="callgrind-") as tmp:
         work = Path(tmp)
         try:
-            return _run_child(work, plan, instr_atstart=False)
+            return _run_child(work, plan, instr_atstart=False, env=child_env)
         except _InstrumentationRefused:  # callgrind_control could not reach the process: instrument from exec
-            return _run_child(work, plan, instr_atstart=True)
+            return _run_child(work, plan, instr_atstart=True, env=child_env)
 
 
 class _InstrumentationRefused(RuntimeError):
@@ -152,7 +159,9 @@ m._child({work!r})
 """
 
 
-def _run_child(work: Path, plan: Sequence[tuple[str, int]], *, instr_atstart: bool) -> tuple[list[Count], dict]:
+def _run_child(
+    work: Path, plan: Sequence[tuple[str, int]], *, instr_atstart: bool, env: dict[str, str]
+) -> tuple[list[Count], dict]:
     import torch
 
     import marketsim_opt
@@ -163,7 +172,6 @@ def _run_child(work: Path, plan: Sequence[tuple[str, int]], *, instr_atstart: bo
     (work / "plan.json").write_text(json.dumps({"plan": list(plan), "instr_atstart": instr_atstart, "expect": expect}))
     suite = Path(__file__).resolve().parent
     code = _CHILD.format(package=suite.name, root=str(suite.parent), module=__name__, work=str(work))
-    env = dict(os.environ, PYTHONHASHSEED="0", OMP_NUM_THREADS="1")
     cmd = [
         "valgrind",
         "--tool=callgrind",
