@@ -1,6 +1,6 @@
 """The regression gate: compare two commits on the asv suite and say, by exit code, whether HEAD regressed.
 
-    python tools/gate.py BASE HEAD [--timings] [--bench REGEX] [--json FILE]
+    python tools/gate.py BASE HEAD [--timings] [--no-instructions] [--bench REGEX] [--json FILE]
 
 Exit codes: 0 nothing regressed, 1 something regressed, 2 the harness could not decide (a revision that
 does not exist, a build or benchmark failure, a commit whose code cannot be imported, missing results).
@@ -15,6 +15,11 @@ How each metric is judged (all are lower-is-better, as asv assumes):
   regression (regret: beyond REGRET_TOLERANCE_BP); any decrease is an improvement.
 - memory (`track_region_peak_bytes`, memray's high-water mark of the call under test): a regression above
   MEMORY_FACTOR x BASE.  asv's `peakmem_*` (whole-process RSS) is too noisy to judge and is not.
+- instructions (`instructions.*.track_instructions`, callgrind's instruction counts per call; on by default,
+  `--no-instructions` to leave them out): nearly deterministic, so a regression above INSTRUCTION_FACTOR x BASE,
+  a factor set from their measured A/A spread.  This is the gate's measure of CPU cost.  The gate sets
+  MARKETSIM_BENCH_INSTRUCTIONS=1 for its asv run and cannot decide (exit 2) when valgrind is missing or no
+  instruction count was measured on either commit, rather than pass without them.
 - timings (`time_*`, only with `--timings`): samples of both commits are taken in interleaved rounds in one
   asv run and recorded; a regression needs all three of: asv's statistical test (`asv compare`'s
   Mann-Whitney U on the samples) calls the two sample sets different, the ratio of medians exceeds
@@ -48,6 +53,16 @@ REGRET_TOLERANCE_BP = 1e-6
 #: same code here (allocator and page reuse); memray's region high-water mark is what the gate trusts.
 MEMORY = ("track_region_peak_bytes",)
 MEMORY_FACTOR = 1.10
+#: Instruction counts (benchmarks/instructions.py) and their relative threshold, from their measured A/A
+#: spread (benchmarks/README.md, "Instruction counts"): through the gate, 10 copies of the same code counted
+#: exactly the same (spread 0); with the process state perturbed (hash seed, environment size) the largest
+#: spread was 0.2 %.  2 % is ten times that, and far below the planted 2x kernel (1.9x to 2.0x).
+INSTRUCTIONS = ("track_instructions",)
+INSTRUCTION_FACTOR = 1.02
+#: The instruction-count tier: its benchmarks and the switch the gate sets for its asv run.
+INSTRUCTION_BENCH = r"instructions\."
+INSTRUCTION_ENV = "MARKETSIM_BENCH_INSTRUCTIONS"
+INSTRUCTION_TOOLS = ("valgrind", "callgrind_control")
 #: Timing threshold on the ratios of medians and of fastest samples, with asv's statistics (benchmarks/README.md).
 TIME_FACTOR = 1.5
 #: Benchmarks the gate runs by default: the deterministic and memory metrics.
@@ -68,7 +83,7 @@ class Change:
     """One metric of one benchmark and parameter combination, BASE against HEAD."""
 
     benchmark: str
-    kind: str  # deterministic | memory | timing
+    kind: str  # deterministic | memory | instructions | timing
     base: float | None
     head: float | None
     ratio: float | None
@@ -82,6 +97,8 @@ def kind_of(name: str) -> str | None:
         return "deterministic"
     if leaf.startswith(MEMORY):
         return "memory"
+    if leaf in INSTRUCTIONS:
+        return "instructions"
     if leaf.startswith("time_"):
         return "timing"
     return None
@@ -94,7 +111,7 @@ def judge(name: str, kind: str, base: float, head: float, base_ss=None, head_ss=
         if head > base + tol:
             return "regression"
         return "improvement" if head < base - tol else "unchanged"
-    factor = MEMORY_FACTOR if kind == "memory" else TIME_FACTOR
+    factor = {"memory": MEMORY_FACTOR, "instructions": INSTRUCTION_FACTOR}.get(kind, TIME_FACTOR)
     if kind == "timing":
         if base_ss and head_ss and not _statistically_different(base_ss, head_ss):
             return "unchanged"
@@ -131,9 +148,13 @@ def resolve(rev: str, repo: Path) -> str:
         raise HarnessError(f"revision {rev!r} is not a commit of {repo}") from None
 
 
-def run_asv(repo: Path, commits: list[str], work: Path, *, bench: str, timings: bool, env_dir: Path) -> Path:
+def run_asv(
+    repo: Path, commits: list[str], work: Path, *, bench: str, timings: bool, env_dir: Path, instructions: bool = False
+) -> Path:
     """Run the selected benchmarks on `commits` in managed environments; the results folder.
 
+    `instructions` turns the instruction-count tier on (INSTRUCTION_ENV) for the benchmark processes; off, it
+    is unset.  Called again with the same `work`, results accumulate.
     Raises HarnessError when asv itself fails or any benchmark fails on any commit.
     """
     from asv.util import load_json
@@ -168,9 +189,12 @@ def run_asv(repo: Path, commits: list[str], work: Path, *, bench: str, timings: 
     ]
     if timings:
         cmd += ["--interleave-rounds", "--record-samples", "-a", f"rounds={TIMING_ROUNDS}"]
+    env = {k: v for k, v in os.environ.items() if k != INSTRUCTION_ENV}
+    if instructions:
+        env[INSTRUCTION_ENV] = "1"
     print(f"gate: asv run on {len(commits)} commit(s), benchmarks /{bench}/", file=sys.stderr, flush=True)
-    proc = subprocess.run(cmd, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    log = work / "asv-run.log"
+    proc = subprocess.run(cmd, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    log = work / f"asv-run-{len(list(work.glob('asv-run*.log')))}.log"
     log.write_text(proc.stdout)
     if proc.returncode != 0:
         failed = [line.strip() for line in proc.stdout.splitlines() if "failed" in line][:10]
@@ -245,6 +269,30 @@ def _num(value):
     return None if _skipped(value) else value
 
 
+def missing_instruction_tools() -> list[str]:
+    """The valgrind commands the instruction-count tier needs that are not on PATH."""
+    import shutil
+
+    return [tool for tool in INSTRUCTION_TOOLS if shutil.which(tool) is None]
+
+
+def check_instructions(base: dict[str, tuple], head: dict[str, tuple], *, required: bool) -> None:
+    """HarnessError when instruction counts were asked for but none was measured on either commit.
+
+    `required`: the default benchmarks were run, so the tier must be in the results; otherwise only the
+    instruction benchmarks that are there must have been measured somewhere.
+    """
+    names = [n for n in set(base) | set(head) if kind_of(n) == "instructions"]
+    if not names and not required:
+        return
+    if not any(not _skipped(side.get(n, (None,))[0]) for n in names for side in (base, head)):
+        raise HarnessError(
+            f"instruction counts were asked for, but none was measured on either commit ({len(names)} skipped: "
+            f"valgrind missing in the benchmark environment, or {INSTRUCTION_ENV} did not reach it; see the asv "
+            "log); install valgrind or pass --no-instructions"
+        )
+
+
 def exit_code(changes: list[Change]) -> int:
     if any(c.verdict == "failed" for c in changes):
         return 2
@@ -279,6 +327,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("base", metavar="BASE", help="the revision to compare against")
     parser.add_argument("head", metavar="HEAD", help="the revision under judgement")
     parser.add_argument("--timings", action="store_true", help="also judge timings (interleaved rounds)")
+    parser.add_argument(
+        "--no-instructions",
+        dest="instructions",
+        action="store_false",
+        help="leave out the instruction counts (callgrind; judged by default, need valgrind)",
+    )
     parser.add_argument("--bench", help="asv benchmark regex (default: the deterministic and memory metrics)")
     parser.add_argument("--json", metavar="FILE", help="write the rows as JSON here")
     parser.add_argument("--all", action="store_true", help="list unchanged metrics too")
@@ -291,14 +345,29 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     repo = Path(args.repo).resolve()
     bench = args.bench or (DEFAULT_BENCH + ("|" + TIMING_BENCH if args.timings else ""))
+    # The instruction tier costs one valgrind run per commit: with --timings it runs apart, not once per round.
+    separate = args.instructions and args.bench is None and args.timings
+    if args.instructions and args.bench is None and not separate:
+        bench += "|" + INSTRUCTION_BENCH
     env_dir = Path(args.env_dir) if args.env_dir else repo / ".asv" / "env"
     try:
         base, head = resolve(args.base, repo), resolve(args.head, repo)
-        with tempfile.TemporaryDirectory(prefix="gate-") as tmp:
-            results = run_asv(
-                repo, list(dict.fromkeys([base, head])), Path(tmp), bench=bench, timings=args.timings, env_dir=env_dir
+        missing = missing_instruction_tools() if args.instructions else []
+        if missing and args.bench is None:
+            raise HarnessError(
+                f"instruction counts need valgrind ({', '.join(missing)} not on PATH; Debian: apt-get install "
+                "valgrind); pass --no-instructions to gate without them"
             )
-            changes = compare(load_values(results, base), load_values(results, head), timings=args.timings)
+        commits = list(dict.fromkeys([base, head]))
+        with tempfile.TemporaryDirectory(prefix="gate-") as tmp:
+            run = dict(env_dir=env_dir, instructions=args.instructions)
+            if separate:
+                run_asv(repo, commits, Path(tmp), bench=INSTRUCTION_BENCH, timings=False, **run)
+            results = run_asv(repo, commits, Path(tmp), bench=bench, timings=args.timings, **run)
+            base_values, head_values = load_values(results, base), load_values(results, head)
+            if args.instructions:
+                check_instructions(base_values, head_values, required=args.bench is None)
+            changes = compare(base_values, head_values, timings=args.timings)
     except HarnessError as exc:
         print(f"gate: cannot decide: {exc}", file=sys.stderr)
         return 2
