@@ -4,6 +4,7 @@
     nox -s lint             ruff
     nox -s bench            the asv suite once, quickly, in this session's environment (results kept for HEAD)
     nox -s bench-history    asv over a commit range in managed environments (default: the last 5 commits)
+    nox -s bench-instructions  the instruction-count tier (callgrind, about a minute) on HEAD, results kept
     nox -s profile          `marketsim-opt profile`: cProfile, icicle view, time shares (reports/profile-...)
     nox -s memory           `marketsim-opt memory`: memray flame graph and peak (reports/memory-...)
     nox -s report           `marketsim-opt report`: regret-vs-time plot, tables, kernel scaling (reports/report)
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import subprocess
 
 import nox
@@ -113,6 +115,34 @@ def bench_history(session: nox.Session) -> None:
     register_machine(session)
     args = session.posargs or ["HEAD~5..HEAD"]
     session.run("asv", "run", "--machine", MACHINE, "--skip-existing-successful", "--show-stderr", *args)
+
+
+@nox.session(name="bench-instructions")
+def bench_instructions(session: nox.Session) -> None:
+    """The instruction-count tier (benchmarks/instructions.py) on HEAD in this environment; args go to asv run.
+
+    One valgrind run measures the four paths (about a minute); results are recorded for HEAD under the fixed
+    machine name.  Over older commits: `MARKETSIM_BENCH_INSTRUCTIONS=1 nox -s bench-history -- RANGE -b
+    instructions`.
+    """
+    if shutil.which("valgrind") is None:
+        session.error("instruction counts need valgrind (Debian: apt-get install valgrind)")
+    session.install(*CONSTRAINTS, "-e", ".[bench]")
+    register_machine(session)
+    session.run(
+        "asv",
+        "run",
+        "--python=same",
+        "--set-commit-hash",
+        head_commit(),
+        "--machine",
+        MACHINE,
+        "--show-stderr",
+        "--bench",
+        r"^instructions\.",
+        *session.posargs,
+        env={"MARKETSIM_BENCH_INSTRUCTIONS": "1"},
+    )
 
 
 @nox.session
