@@ -63,8 +63,10 @@ INSTRUCTION_FACTOR = 1.02
 INSTRUCTION_BENCH = r"instructions\."
 INSTRUCTION_ENV = "MARKETSIM_BENCH_INSTRUCTIONS"
 INSTRUCTION_TOOLS = ("valgrind", "callgrind_control")
-#: Timing threshold on the ratios of medians and of fastest samples, with asv's statistics (benchmarks/README.md).
-TIME_FACTOR = 1.5
+#: Timing threshold on the ratios of medians and of fastest samples, with asv's statistics (benchmarks/README.md):
+#: above every A/A ratio of medians measured here (max 1.53 in 150, and 1.57 on a benchmark a plant left
+#: alone, both on a loaded machine), below what the planted 2x kernel gives most kernel timings (1.9x to 4.2x).
+TIME_FACTOR = 1.75
 #: Benchmarks the gate runs by default: the deterministic and memory metrics.
 #: (asv matches parametrized benchmarks as `name(param, ...)`, hence the `\(` rather than a `$`.)
 DEFAULT_BENCH = r"OptimizerMetrics\.track_(host_syncs|evaluations|regret_bp)\(|track_region_peak_bytes"
