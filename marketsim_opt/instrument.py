@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["SyncCounter", "count_syncs", "record_evaluations", "READBACK_METHODS"]
+__all__ = ["SyncCounter", "count_syncs", "record_evaluations", "to_device", "READBACK_METHODS"]
 
 #: The torch.Tensor methods whose call is one host read-back.
 READBACK_METHODS = (
@@ -66,6 +66,18 @@ def record_evaluations(n: int) -> None:
     """Add `n` scored candidates to every open region (a no-op when none is open)."""
     for counter in _active:
         counter.evaluations += n
+
+
+def to_device(values, *, dtype: torch.dtype, device: str | torch.device) -> torch.Tensor:
+    """Host values (a number, a nested list, a numpy array) as a tensor on `device`, without a host sync.
+
+    A plain host-to-device copy waits for the device (torch's sync debug mode reports it); on CUDA the
+    values go through pinned memory with a non-blocking copy instead, which only queues the transfer.
+    """
+    host = torch.as_tensor(values, dtype=dtype)
+    if torch.device(device).type != "cuda":
+        return host.to(device)
+    return host.pin_memory().to(device, non_blocking=True)
 
 
 def _depth() -> int:

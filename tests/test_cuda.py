@@ -8,6 +8,7 @@ synchronization outside the instrumented read-backs shows up as `hidden_syncs`.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import numpy as np
@@ -15,12 +16,21 @@ import pytest
 import torch
 
 from marketsim_opt import compiled, count_syncs, profit_per_day, regret_bp, workloads
+from marketsim_opt.instrument import to_device
 from marketsim_opt.strategies import always_on_objective, entry_exit_objective
 from tests.reference import reference_profit
 
 REQUIRED = os.environ.get("MARKETSIM_REQUIRE_CUDA", "").strip() == "1"
+HAS_OPTUNA = importlib.util.find_spec("optuna") is not None
 #: One budget per non-exact method: small, so the whole module runs in well under a minute on a GPU.
-METHODS = (("direct", 60), ("grid", 100), ("exact", None), ("nevergrad:OnePlusOne", 40))
+METHODS = (
+    ("direct", 60),
+    ("grid", 100),
+    ("exact", None),
+    ("nevergrad:OnePlusOne", 40),
+    ("gradient", 100),
+    pytest.param("optuna:TPE", 40, marks=pytest.mark.skipif(not HAS_OPTUNA, reason="needs the optuna extra")),
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -63,6 +73,15 @@ def test_kernel_matches_float64_reference(close_at_eod, dtype):
         np.testing.assert_allclose(got.cpu().numpy(), want, rtol=0, atol=1e-15)
     else:  # float32 inputs: the reference sees the same rounded inputs, the kernel float32 arithmetic
         np.testing.assert_allclose(got.cpu().numpy(), want, rtol=0, atol=2e-6)
+
+
+def test_host_values_reach_the_device_without_a_sync():
+    """`to_device` (how the optimizers send host candidates and constants) queues the copy: no sync."""
+    torch.cuda.synchronize()
+    with count_syncs(cuda=True) as counter:
+        t = to_device(np.arange(12.0).reshape(3, 4), dtype=torch.float32, device="cuda")
+    assert counter.syncs == 0 and t.device.type == "cuda"
+    assert t.cpu().tolist() == np.arange(12.0).reshape(3, 4).tolist()
 
 
 def test_batched_evaluation_never_syncs():

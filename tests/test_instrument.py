@@ -10,7 +10,7 @@ import torch
 
 from marketsim_opt import instrument
 from marketsim_opt.data import backtest_windows, synthetic_ohlc, synthetic_problem
-from marketsim_opt.instrument import READBACK_METHODS, SyncCounter, count_syncs, record_evaluations
+from marketsim_opt.instrument import READBACK_METHODS, SyncCounter, count_syncs, record_evaluations, to_device
 from marketsim_opt.strategies import always_on_objective, entry_exit_objective
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -345,3 +345,20 @@ def test_cuda_nested_regions_share_hidden_syncs():
     assert outer.hidden_syncs == inner.hidden_syncs
     assert outer.by_method == {"item": 1} and inner.by_method == {}
     assert torch.cuda.get_sync_debug_mode() == 0
+
+
+@pytest.mark.parametrize(
+    ("values", "dtype"),
+    [
+        (3.5, torch.float32),
+        ([[1.0, 2.0], [3.0, 4.0]], torch.float64),
+        (np.arange(6.0).reshape(2, 3), torch.float32),
+        ([True, False], torch.bool),
+    ],
+)
+def test_to_device_on_cpu_is_a_plain_tensor(values, dtype):
+    """`to_device` on CPU: the values, in the dtype asked for, and no read-back counted."""
+    with count_syncs(cuda=False) as counter:
+        t = to_device(values, dtype=dtype, device="cpu")
+    assert counter.syncs == 0 and t.dtype == dtype and t.device.type == "cpu"
+    assert np.array_equal(np.asarray(t), np.asarray(values, dtype=np.asarray(t).dtype))

@@ -46,7 +46,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..instrument import record_evaluations
+from ..instrument import record_evaluations, to_device
 from ..strategies import Objective
 from .result import Solution
 
@@ -204,8 +204,8 @@ class _Axes:
         # h ascending: v's entry (Hq < H) holds for a prefix of the candidates; l ascending: u's entry
         # (Lq > L) fails while Lq <= L, b's take-profit (Lq >= L) while Lq < L.
         opts = dict(dtype=torch.float64, device=self.c.device)
-        clamp = torch.tensor([[_HQ[0], _LQ[0], _LQ[0]], [_HQ[1], _LQ[1], _LQ[1]]], **opts)
-        strict = torch.tensor([True, False, True], device=self.c.device).view(-1, 1, 1)
+        clamp = to_device([[_HQ[0], _LQ[0], _LQ[0]], [_HQ[1], _LQ[1], _LQ[1]]], **opts)
+        strict = to_device([True, False, True], dtype=torch.bool, device=self.c.device).view(-1, 1, 1)
         self.n_v, self.m_u, self.m_b = _leading_true(
             torch.stack([self.h_ind, self.l_ind, self.l_ind]),
             torch.stack([self.hp, self.lp, self.lp]),

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import torch
 
+from ..instrument import to_device
 from ..strategies import Objective
 from .result import Solution
 
@@ -29,8 +30,8 @@ def solve(objective: Objective, bounds, budget: int, seed: int) -> Solution:
     opts = dict(dtype=problem.dtype, device=problem.device)
     (h_lo, h_hi), (l_lo, l_hi) = bounds
     s = problem.n_sims
-    box_lo = torch.tensor([[h_lo, l_lo]], **opts).expand(s, 2)
-    box_hi = torch.tensor([[h_hi, l_hi]], **opts).expand(s, 2)
+    box_lo = to_device([[h_lo, l_lo]], **opts).expand(s, 2)
+    box_hi = to_device([[h_hi, l_hi]], **opts).expand(s, 2)
     full_lo, full_hi = box_lo, box_hi
     best_profit = torch.full((s,), -math.inf, **opts)
     best_x = (box_lo + box_hi) / 2

@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 
+from ..instrument import to_device
 from ..strategies import Objective
 from .result import Solution
 
@@ -52,7 +52,7 @@ def solve(objective: Objective, bounds, budget: int, seed: int, *, name: str) ->
         k = min(batch, budget - told)
         asks = [[opt.ask() for _ in range(k)] for opt in optimizers]
         x = np.array([[c.value for c in row] for row in asks])  # [S, k, 2]
-        xt = torch.as_tensor(x, dtype=problem.dtype, device=problem.device)
+        xt = to_device(x, dtype=problem.dtype, device=problem.device)
         if problem.batched:
             scores = objective.batch(xt[..., 0], xt[..., 1]).tolist()
         else:

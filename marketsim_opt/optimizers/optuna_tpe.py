@@ -12,8 +12,8 @@ import math
 import warnings
 
 import numpy as np
-import torch
 
+from ..instrument import to_device
 from ..strategies import Objective
 from .result import Solution
 
@@ -82,7 +82,7 @@ def solve(objective: Objective, bounds, budget: int, seed: int, *, name: str = "
         k = min(batch, budget - told)
         asks = [[study.ask(space) for _ in range(k)] for study in studies]
         x = np.array([[(t.params["h"], t.params["l"]) for t in row] for row in asks])  # [S, k, 2]
-        xt = torch.as_tensor(x, dtype=problem.dtype, device=problem.device)
+        xt = to_device(x, dtype=problem.dtype, device=problem.device)
         if problem.batched:
             scores = objective.batch(xt[..., 0], xt[..., 1]).tolist()
         else:
