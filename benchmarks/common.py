@@ -51,7 +51,8 @@ def pin_malloc(keep_bytes: int = MALLOC_KEEP_BYTES) -> bool:
     return bool(mallopt(_M_MMAP_THRESHOLD, keep_bytes)) and bool(mallopt(_M_TRIM_THRESHOLD, keep_bytes))
 
 
-MALLOC_PINNED = pin_malloc()
+#: Whether the pin took; `MARKETSIM_BENCH_NO_MALLOC_PIN=1` leaves glibc's defaults (`tools/malloc_modes.py`).
+MALLOC_PINNED = os.environ.get("MARKETSIM_BENCH_NO_MALLOC_PIN", "").strip() != "1" and pin_malloc()
 torch.set_num_threads(1)
 
 #: Devices every device-aware benchmark is parametrized over; `cuda` is skipped where there is none.

@@ -83,3 +83,19 @@ def test_pin_malloc_keeps_big_blocks_on_the_heap():
     assert libc.mallinfo2().hblkhd == mapped  # not served by mmap
     libc.free(block)
     assert libc.mallinfo2().fordblks >= 40 * 2**20  # kept free on the heap, not trimmed back to the kernel
+
+
+@pytest.mark.parametrize(("opt_out", "pinned"), [("1", "False"), ("", "True")])
+def test_malloc_pin_opt_out(opt_out, pinned):
+    """`MARKETSIM_BENCH_NO_MALLOC_PIN=1` leaves glibc's defaults (tools/malloc_modes.py's baseline)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _glibc()
+    env = {**os.environ, "MARKETSIM_BENCH_NO_MALLOC_PIN": opt_out}
+    code = "from benchmarks import common; print(common.MALLOC_PINNED)"
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == pinned
