@@ -55,10 +55,10 @@ MEMORY = ("track_region_peak_bytes",)
 MEMORY_FACTOR = 1.10
 #: Instruction counts (benchmarks/instructions.py) and their relative threshold, from their measured A/A
 #: spread (benchmarks/README.md, "Instruction counts"): through the gate, 10 copies of the same code counted
-#: exactly the same (spread 0); with the process state perturbed (hash seed, environment size) the largest
-#: spread was 0.2 %.  2 % is ten times that, and far below the planted 2x kernel (1.9x to 2.0x).
+#: exactly the same (spread 0); with the process state perturbed (hash seed, environment size; 10 more) the
+#: largest spread was 0.77 %.  3 % is about four times that, and far below the planted 2x kernel.
 INSTRUCTIONS = ("track_instructions",)
-INSTRUCTION_FACTOR = 1.02
+INSTRUCTION_FACTOR = 1.03
 #: The instruction-count tier: its benchmarks and the switch the gate sets for its asv run.
 INSTRUCTION_BENCH = r"instructions\."
 INSTRUCTION_ENV = "MARKETSIM_BENCH_INSTRUCTIONS"
