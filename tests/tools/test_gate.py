@@ -2,8 +2,9 @@
 
 A temporary clone of this repository gets one commit per planted change, each on top of the clean BASE; the
 gate then judges them through asv in managed environments (reused between runs through the repository's
-`.asv/env`).  The deterministic plants run in CI (`.ci/run`); the timing plants are marked `timing` and
-run in `nox -s gate-tests`.  All of them are `slow`.
+`.asv/env`).  The deterministic plants and the instruction-count plants (the kernel run twice, judged on
+callgrind's counts alone; they need valgrind) run in CI (`.ci/run`); the timing plants are marked `timing`
+and run in `nox -s gate-tests`.  All of them are `slow`.
 """
 
 from __future__ import annotations
@@ -58,10 +59,9 @@ PLANTS = {
     ),
     "python_loop": (
         "marketsim_opt/strategies.py",
-        "        record_evaluations(h.numel())\n        return self._score(h.unsqueeze(-1), l.unsqueeze(-1), "
-        "lambda t: t.unsqueeze(-2))\n",
-        "        record_evaluations(h.numel())\n        cols = [self._score(h[..., k : k + 1], l[..., k : k + 1], "
-        "lambda t: t.unsqueeze(-2)) for k in range(h.shape[-1])]\n        return torch.cat(cols, dim=-1)\n",
+        "        return self._score(h.unsqueeze(-1), l.unsqueeze(-1), expand)\n",
+        "        cols = [self._score(h[..., k : k + 1], l[..., k : k + 1], expand) for k in range(h.shape[-1])]\n"
+        "        return torch.cat(cols, dim=-1)\n",
     ),
     "kernel_2x": (
         "marketsim_opt/kernel.py",
@@ -113,6 +113,19 @@ def deterministic_results(planted, tmp_path_factory) -> Path:
     commits = [shas[n] for n in ("base", "aa", "extra_readback", "budget_halved", "big_allocation")]
     work = tmp_path_factory.mktemp("gate-work")
     return gate.run_asv(clone, commits, work, bench=gate.DEFAULT_BENCH, timings=False, env_dir=ENV_DIR)
+
+
+@pytest.fixture(scope="module")
+def instruction_results(planted, tmp_path_factory) -> Path:
+    """One asv run of the instruction-count tier (one valgrind run per commit) over BASE, A/A and kernel_2x."""
+    if missing := gate.missing_instruction_tools():
+        pytest.skip(f"instruction counts need valgrind ({', '.join(missing)} not on PATH)")
+    clone, shas = planted
+    commits = [shas[n] for n in ("base", "aa", "kernel_2x")]
+    work = tmp_path_factory.mktemp("gate-instructions")
+    return gate.run_asv(
+        clone, commits, work, bench=gate.INSTRUCTION_BENCH, timings=False, env_dir=ENV_DIR, instructions=True
+    )
 
 
 def verdicts(results: Path, base: str, head: str, *, timings: bool = False):
@@ -170,6 +183,29 @@ def test_big_allocation_is_a_memory_regression(planted, deterministic_results):
         for c in changes
     )
     assert all(c.kind == "memory" for c in changes if c.verdict == "regression")
+
+
+def test_aa_instruction_counts_pass(planted, instruction_results):
+    """The same code under another commit, on instruction counts: exit 0, all four counts judged, unchanged."""
+    _, shas = planted
+    base, head = gate.load_values(instruction_results, shas["base"]), gate.load_values(instruction_results, shas["aa"])
+    gate.check_instructions(base, head, required=True)
+    changes, code, _ = verdicts(instruction_results, shas["base"], shas["aa"])
+    assert code == 0
+    assert [c.kind for c in changes] == ["instructions"] * 4
+    assert all(c.verdict == "unchanged" and abs(c.ratio - 1) < gate.INSTRUCTION_FACTOR - 1 for c in changes)
+
+
+def test_kernel_2x_is_caught_from_instruction_counts_alone(planted, instruction_results):
+    """The kernel run twice, no timings at all: exit 1, both kernel paths' instruction counts named (~2x)."""
+    _, shas = planted
+    changes, code, table = verdicts(instruction_results, shas["base"], shas["kernel_2x"])
+    assert code == 1
+    regressed = {c.benchmark: c.ratio for c in changes if c.verdict == "regression"}
+    for bench in ("SequentialEval", "BatchedEvalPerCandidate"):
+        assert f"| regression | `instructions.{bench}.track_instructions` | instructions |" in table
+        assert regressed[f"instructions.{bench}.track_instructions"] > 1.5
+    assert all(c.kind == "instructions" for c in changes)
 
 
 def test_unimportable_commit_is_exit_2(planted, tmp_path):
