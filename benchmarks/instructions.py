@@ -2,13 +2,14 @@
 
 Wall-clock timings on the shared 2-core machines move 10 to 40 % between runs (and switch between modes
 up to 3.7x apart); the number of instructions a call executes does not.  This module runs the four paths
-that matter in **one** valgrind process per commit (`setup_cache`), and each `track_` reads its count:
+that matter in **one** valgrind process per commit (`setup_cache`), and each class's `track_instructions`
+reads its path's count:
 
-- `track_eval_sequential`: one objective evaluation, kernel + sum + `.item()` (N = 200, entry/exit);
-- `track_eval_batched_per_candidate`: one broadcast call of K = 4096 candidates (N = 200), divided by K;
-- `track_exact_profile`: the exact solve of the `profile` problem (entry/exit, intraday);
-- `track_exact_backtest`: the exact solve of the whole `backtest` batch (`workloads.run_stacked`: 70
-  simulations x 2 strategies x 2 policies in one call).
+- `SequentialEval`: one objective evaluation, kernel + sum + `.item()` (N = 200, entry/exit);
+- `BatchedEvalPerCandidate`: one broadcast call of K = 4096 candidates (N = 200), divided by K;
+- `ExactProfile`: the exact solve of the `profile` problem (entry/exit, intraday);
+- `ExactBacktest`: the exact solve of the whole `backtest` batch (`workloads.run_stacked`: 70 simulations
+  x 2 strategies x 2 policies in one call; skipped at commits without it).
 
 How a count is taken: the child process (this interpreter, `sys.executable`, started under
 `valgrind --tool=callgrind --instr-atstart=no --collect-atstart=no`) builds every path from `common`'s
@@ -20,7 +21,9 @@ callable: that empty loop's count is the harness's own cost (the toggles, the lo
 iteration), measured in the same process and subtracted.  Per call = (loop - empty loop) / calls.
 Starting the instrumentation after torch's import, not at exec, is what keeps one collection near a
 minute: instrumenting torch's import alone costs about 80 s of CPU here.  GC is off in the loops and
-PYTHONHASHSEED is fixed, so the counts do not depend on when a collection runs.
+PYTHONHASHSEED is fixed, so the counts do not depend on when a collection runs.  Where
+`callgrind_control` cannot reach the process, the collection reruns instrumented from exec (about 80 s
+slower).
 
 The tier runs only when asked for (`MARKETSIM_BENCH_INSTRUCTIONS=1`: about a minute per commit) and skips,
 with the reason, where valgrind or torch's callgrind bindings are missing.
