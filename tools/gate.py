@@ -20,7 +20,8 @@ How each metric is judged (all are lower-is-better, as asv assumes):
   a factor set from their measured A/A spread.  This is the gate's measure of CPU cost.  The gate sets
   MARKETSIM_BENCH_INSTRUCTIONS=1 for its asv run and cannot decide (exit 2) when valgrind is missing or no
   instruction count was measured on either commit, rather than pass without them.
-- timings (`time_*`, only with `--timings`): samples of both commits are taken in interleaved rounds in one
+- timings (`time_*`, only with `--timings`; by default the millisecond-scale kernel timings, TIMING_BENCH):
+  samples of both commits are taken in interleaved rounds in one
   asv run and recorded; a regression needs all three of: asv's statistical test (`asv compare`'s
   Mann-Whitney U on the samples) calls the two sample sets different, the ratio of medians exceeds
   TIME_FACTOR, and the ratio of the fastest samples exceeds TIME_FACTOR.  A real 2x slowdown moves the whole
@@ -64,14 +65,17 @@ INSTRUCTION_BENCH = r"instructions\."
 INSTRUCTION_ENV = "MARKETSIM_BENCH_INSTRUCTIONS"
 INSTRUCTION_TOOLS = ("valgrind", "callgrind_control")
 #: Timing threshold on the ratios of medians and of fastest samples, with asv's statistics (benchmarks/README.md):
-#: above every A/A ratio of medians measured here (max 1.53 in 150, and 1.57 on a benchmark a plant left
-#: alone, both on a loaded machine), below what the planted 2x kernel gives most kernel timings (1.9x to 4.2x).
-TIME_FACTOR = 1.75
+#: on TIMING_BENCH no A/A comparison was flagged even at 1.3 (60 of them; largest ratios 1.53 of medians, 1.46
+#: of fastest samples), and the planted 2x kernel gives them 1.7x to 4.2x.
+TIME_FACTOR = 1.5
 #: Benchmarks the gate runs by default: the deterministic and memory metrics.
 #: (asv matches parametrized benchmarks as `name(param, ...)`, hence the `\(` rather than a `$`.)
 DEFAULT_BENCH = r"OptimizerMetrics\.track_(host_syncs|evaluations|regret_bp)\(|track_region_peak_bytes"
-#: Added with --timings: the kernel latencies (pass --bench to judge others, e.g. OptimizeTime).
-TIMING_BENCH = r"kernel\."
+#: Added with --timings: the kernel latencies of a millisecond or more, where the kernel's own work dominates.
+#: The sub-millisecond ones (dispatch-bound) moved up to 2.1x between runs of the same code here whenever
+#: other work shared the machine, as much as a 2x slowdown moves them, so no factor separates the two; their
+#: CPU cost is judged by instruction counts instead (pass --bench to time them anyway).
+TIMING_BENCH = r"kernel\.BatchedEval\.time_eval_batched\((200, 4096|2000, 64|2000, 4096),"
 TIMING_ROUNDS = 4
 MACHINE = "gate"
 
