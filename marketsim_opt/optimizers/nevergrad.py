@@ -3,21 +3,16 @@ them all in one broadcast kernel call, read them back once, tell."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from ..instrument import to_device
 from ..strategies import Objective
 from .result import Solution
+from .rounds import ROUNDS, ask_score_tell, round_size
 
 __all__ = ["solve", "OPTIMIZERS", "ROUNDS"]
 
 #: The nevergrad optimizers the suite tracks (any name in nevergrad's registry works).
 OPTIMIZERS = ("NGOpt", "TwoPointsDE", "CMA", "PSO", "OnePlusOne", "DiagonalCMA", "ScrHammersleySearch")
-#: The budget is spread over at most this many ask/score/tell rounds of `ceil(budget / ROUNDS)`
-#: candidates (one read-back each); e.g. budget 15 runs 8 rounds of 2, the last of 1.
-ROUNDS = 10
 
 
 def check_name(name: str) -> None:
@@ -36,7 +31,7 @@ def solve(objective: Objective, bounds, budget: int, seed: int, *, name: str) ->
 
     problem = objective.problem
     n_sims = problem.n_sims
-    batch = max(1, math.ceil(budget / ROUNDS))
+    batch = round_size(budget)
     lower = np.array([bounds[0][0], bounds[1][0]])
     upper = np.array([bounds[0][1], bounds[1][1]])
     optimizers = []
@@ -45,24 +40,12 @@ def solve(objective: Objective, bounds, budget: int, seed: int, *, name: str) ->
         param.random_state = np.random.RandomState(seed)
         optimizers.append(ng.optimizers.registry[name](parametrization=param, budget=budget, num_workers=batch))
 
-    best = np.full(n_sims, -np.inf)
-    best_x = np.zeros((n_sims, 2))
-    told = 0
-    while told < budget:
-        k = min(batch, budget - told)
-        asks = [[opt.ask() for _ in range(k)] for opt in optimizers]
-        x = np.array([[c.value for c in row] for row in asks])  # [S, k, 2]
-        xt = to_device(x, dtype=problem.dtype, device=problem.device)
-        if problem.batched:
-            scores = objective.batch(xt[..., 0], xt[..., 1]).tolist()
-        else:
-            scores = [objective.batch(xt[0, :, 0], xt[0, :, 1]).tolist()]
-        for s, (opt, row) in enumerate(zip(optimizers, asks)):
-            for cand, score in zip(row, scores[s]):
-                opt.tell(cand, -score)
-            j = int(np.argmax(scores[s]))
-            if scores[s][j] > best[s]:
-                best[s] = scores[s][j]
-                best_x[s] = x[s, j]
-        told += k
-    return Solution(best_x[:, 0].copy(), best_x[:, 1].copy(), best, np.full(n_sims, told))
+    def ask(s: int, k: int):
+        cands = [optimizers[s].ask() for _ in range(k)]
+        return cands, np.array([c.value for c in cands])
+
+    def tell(s: int, cands, scores: list[float]) -> None:
+        for cand, score in zip(cands, scores):
+            optimizers[s].tell(cand, -score)  # nevergrad minimises
+
+    return ask_score_tell(objective, budget, ask, tell)

@@ -8,22 +8,18 @@ in for the package in a reader's mind or in a relative import.)
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
 
-from ..instrument import to_device
 from ..strategies import Objective
 from .result import Solution
+from .rounds import ROUNDS, ask_score_tell
 
 __all__ = ["solve", "check_name", "check_available", "SAMPLERS", "ROUNDS", "MISSING"]
 
 #: The optuna samplers this method offers, by the name after `optuna:`.
 SAMPLERS = ("TPE",)
-#: The budget is spread over at most this many ask/score/tell rounds of `ceil(budget / ROUNDS)` candidates
-#: (one read-back each), as for nevergrad; TPE's constant liar keeps a round's asks apart.
-ROUNDS = 10
 #: What a method of this module says when optuna is not installed.
 MISSING = "method {method} needs optuna: pip install -c constraints.txt -e '.[optuna]'"
 
@@ -66,33 +62,19 @@ def solve(objective: Objective, bounds, budget: int, seed: int, *, name: str = "
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    problem = objective.problem
-    n_sims = problem.n_sims
-    batch = max(1, math.ceil(budget / ROUNDS))
+    n_sims = objective.problem.n_sims
     space = {
         "h": optuna.distributions.FloatDistribution(bounds[0][0], bounds[0][1]),
         "l": optuna.distributions.FloatDistribution(bounds[1][0], bounds[1][1]),
     }
     studies = [optuna.create_study(direction="maximize", sampler=_sampler(name, seed)) for _ in range(n_sims)]
 
-    best = np.full(n_sims, -np.inf)
-    best_x = np.zeros((n_sims, 2))
-    told = 0
-    while told < budget:
-        k = min(batch, budget - told)
-        asks = [[study.ask(space) for _ in range(k)] for study in studies]
-        x = np.array([[(t.params["h"], t.params["l"]) for t in row] for row in asks])  # [S, k, 2]
-        xt = to_device(x, dtype=problem.dtype, device=problem.device)
-        if problem.batched:
-            scores = objective.batch(xt[..., 0], xt[..., 1]).tolist()
-        else:
-            scores = [objective.batch(xt[0, :, 0], xt[0, :, 1]).tolist()]
-        for s, (study, row) in enumerate(zip(studies, asks)):
-            for trial, score in zip(row, scores[s]):
-                study.tell(trial, score)
-            j = int(np.argmax(scores[s]))
-            if scores[s][j] > best[s]:
-                best[s] = scores[s][j]
-                best_x[s] = x[s, j]
-        told += k
-    return Solution(best_x[:, 0].copy(), best_x[:, 1].copy(), best, np.full(n_sims, told))
+    def ask(s: int, k: int):
+        trials = [studies[s].ask(space) for _ in range(k)]
+        return trials, np.array([(t.params["h"], t.params["l"]) for t in trials])
+
+    def tell(s: int, trials, scores: list[float]) -> None:
+        for trial, score in zip(trials, scores):
+            studies[s].tell(trial, score)
+
+    return ask_score_tell(objective, budget, ask, tell)
