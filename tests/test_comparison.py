@@ -142,3 +142,23 @@ def test_run_trials_gradient_rows():
     assert by["entry_exit"].nfev == by["always_on"].nfev == 99
     assert (by["entry_exit"].syncs, by["always_on"].syncs) == (3, 2)  # + the input checks
     assert all(r.regret_bp_mean >= 0 for r in rows)
+
+
+def test_warm_up_runs_each_method_once_untimed(monkeypatch):
+    """Each method runs once at budget 4 on one simulation before the timed trials; the rows are the same."""
+    from marketsim_opt import comparison
+
+    calls = []
+    real = comparison.run
+
+    def counting(workload, strategy, **kwargs):
+        calls.append((workload.problem.n_sims, strategy, kwargs["method"], kwargs["budget"]))
+        return real(workload, strategy, **kwargs)
+
+    monkeypatch.setattr(comparison, "run", counting)
+    trials = [comparison.Trial("backtest", s, "grid", 100) for s in ("entry_exit", "always_on")]
+    loads = {"backtest": workloads.backtest()}
+    warm = comparison.run_trials(trials, loads, progress=False)
+    assert calls[0] == (1, "entry_exit", "grid", 4) and len(calls) == 3
+    cold = comparison.run_trials(trials, loads, progress=False, warm_up=False)
+    assert [(r.nfev, r.syncs, r.regret_bp_mean) for r in warm] == [(r.nfev, r.syncs, r.regret_bp_mean) for r in cold]
