@@ -41,11 +41,6 @@ WORKLOADS = ("profile", "backtest")
 STRATEGIES = ("entry_exit", "always_on")
 
 
-def _split(method: str) -> tuple[str, int | None]:
-    name, _, budget = method.partition("@")
-    return name, (None if budget in ("", "default") else int(budget))
-
-
 def _selected(workload: str, method: str) -> bool:
     return workload == "profile" or method in BACKTEST_FAST or common.SLOW
 
@@ -56,9 +51,9 @@ def _unknown(methods) -> dict[str, str]:
     unknown = {}
     for label in methods:
         try:
-            check_method(_split(label)[0])
+            check_method(common.split_method(label)[0])
         except (ValueError, RuntimeError) as exc:  # unknown here, or an optional extra that is not installed
-            unknown[label] = f"{_split(label)[0]} is not available at this commit: {exc}"
+            unknown[label] = f"{common.split_method(label)[0]} is not available at this commit: {exc}"
     return unknown
 
 
@@ -76,7 +71,7 @@ class OptimizerMetrics:
         except NotImplementedError as missing:  # an older commit: asv fails (not skips) a raising setup_cache
             return {"missing": str(missing)}
         trials = [
-            trial(w, s, *_split(m))
+            trial(w, s, *common.split_method(m))
             for w in WORKLOADS
             for s in STRATEGIES
             for m in METHODS
@@ -136,7 +131,7 @@ class OptimizeTime:
         if workload == "backtest" and method.startswith("nevergrad") and not common.SLOW:
             common.skip("slow tier: set MARKETSIM_BENCH_SLOW=1")
         self.workload = common.workload(workload)
-        self.method, self.budget = _split(method)
+        self.method, self.budget = common.split_method(method)
         unknown = _unknown([method])
         if unknown:
             common.skip(unknown[method])
