@@ -13,6 +13,7 @@ it scores with `instrument.record_evaluations`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import Tensor
@@ -20,7 +21,7 @@ from torch import Tensor
 from .compiled import summed_profit
 from .data import Problem
 from .instrument import record_evaluations
-from .kernel import raw_profit_per_day
+from .kernel import raw_profit_per_day, smoothed_profit_per_day
 
 __all__ = [
     "entry_exit_positions",
@@ -72,11 +73,12 @@ class Objective:
     def with_policy(self, close_at_eod: bool) -> Objective:
         return Objective(self.problem, self.legs, close_at_eod)
 
-    def _score(self, h: Tensor | float, l: Tensor | float, expand) -> Tensor:
+    def _score(self, h: Tensor | float, l: Tensor | float, expand, kernel=None) -> Tensor:
+        kernel = raw_profit_per_day if kernel is None else kernel  # looked up per call, so a spy can replace it
         p = self.problem
         total = None
         for leg in self.legs:
-            day = raw_profit_per_day(
+            day = kernel(
                 expand(p.close),
                 expand(p.high),
                 expand(p.high_pred) + h,
@@ -120,6 +122,16 @@ class Objective:
                 trading_fee=p.trading_fee,
             )
         return self._score(h.unsqueeze(-1), l.unsqueeze(-1), expand)
+
+    def smoothed(self, h: Tensor, l: Tensor, *, tau: float | Tensor) -> Tensor:
+        """The smooth surrogate (`kernel.smoothed_profit_per_day`, width `tau`) at `[S, K]` candidates.
+
+        `S = 1` for an unbatched problem; returns `[S, K]`, differentiable in `h` and `l`.  Records no
+        evaluations: the caller counts its forward and backward passes.
+        """
+        expand = lambda t: t.unsqueeze(-2)  # noqa: E731 - days [..., 1, N] against candidates [S, K, 1]
+        kernel = partial(smoothed_profit_per_day, tau=tau)
+        return self._score(h.unsqueeze(-1), l.unsqueeze(-1), expand, kernel)
 
 
 def entry_exit_objective(problem: Problem, positions: Tensor | None = None, *, close_at_eod: bool = False) -> Objective:

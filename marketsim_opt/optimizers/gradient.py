@@ -1,13 +1,13 @@
 """Batched multi-start gradient ascent on the smoothed kernel, the winner picked on the true kernel.
 
 The profit is piecewise constant in its trigger indicators, so its gradient is zero almost everywhere.
-`kernel.smoothed_profit_per_day` replaces each indicator by a sigmoid of width `tau`; this method runs
-Adam (written out in tensor ops: `torch.optim.Adam` reads its step counter back with `.item()`) on all
-starts of all simulations at once, as `[S, M]` tensors per axis in box-normalised coordinates `u` in
-`[0, 1]`, for a fixed number of steps, projecting onto the box after each step while `tau` and the
-learning rate fall geometrically.  Then every start's final point is scored on the true kernel
-(`Objective.batch`) and the best is kept per simulation.  Nothing is read back inside: the whole method
-is device work, and the optimizer API reads the answer back once.
+`kernel.smoothed_profit_per_day` (through `Objective.smoothed`) replaces each indicator by a sigmoid of
+width `tau`; this method runs Adam (written out in tensor ops: `torch.optim.Adam` reads its step counter
+back with `.item()`) on all starts of all simulations at once, as `[S, M]` tensors per axis in
+box-normalised coordinates `u` in `[0, 1]`, for a fixed number of steps, projecting onto the box after
+each step while `tau` and the learning rate fall geometrically.  Then every start's final point is scored
+on the true kernel (`Objective.batch`) and the best is kept per simulation.  Nothing is read back inside:
+the whole method is device work, and the optimizer API reads the answer back once.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import torch
 from torch import Tensor
 
 from ..instrument import record_evaluations
-from ..kernel import smoothed_profit_per_day
 from ..strategies import Objective
 from .result import Solution
 
@@ -133,24 +132,8 @@ def ascend(objective: Objective, bounds, u_h: Tensor, u_l: Tensor, steps: int) -
 
 def _smoothed(objective: Objective, bounds, u_h: Tensor, u_l: Tensor, tau: float) -> Tensor:
     """The surrogate objective at box-normalised `[S, M]` points: `[S, M]`, summed over days and legs."""
-    p = objective.problem
     h, l = _scale(u_h, u_l, bounds)
-    days = lambda t: t.reshape(-1, 1, p.n_days)  # noqa: E731 - [S, 1, N] (S = 1 unbatched) against [S, M, 1]
-    total = None
-    for leg in objective.legs:
-        day = smoothed_profit_per_day(
-            days(p.close),
-            days(p.high),
-            days(p.high_pred) + h.unsqueeze(-1),
-            days(p.low),
-            days(p.low_pred) + l.unsqueeze(-1),
-            days(leg),
-            tau=tau,
-            close_at_eod=objective.close_at_eod,
-            trading_fee=p.trading_fee,
-        ).sum(-1)
-        total = day if total is None else total + day
-    return total
+    return objective.smoothed(h, l, tau=tau)
 
 
 def _scale(u_h: Tensor, u_l: Tensor, bounds) -> tuple[Tensor, Tensor]:

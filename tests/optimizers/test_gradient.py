@@ -8,7 +8,7 @@ import pytest
 import torch
 from optimizer_helpers import STRATEGIES, batch_of, solve
 
-from marketsim_opt import count_syncs, regret_bp
+from marketsim_opt import count_syncs, regret_bp, strategies
 from marketsim_opt.data import synthetic_problem
 from marketsim_opt.optimizers import gradient
 from marketsim_opt.optimizers.gradient import STEPS, plan, starting_points
@@ -81,14 +81,14 @@ def test_all_starts_are_one_batch(monkeypatch):
     """Each step runs the surrogate once per leg on all `[S, M]` starts at once, and the true kernel scores all
     of them in one `Objective.batch` call."""
     calls, batches = [], []
-    real_smoothed = gradient.smoothed_profit_per_day
+    real_smoothed = strategies.smoothed_profit_per_day
 
     def spy(*args, **kwargs):
         out = real_smoothed(*args, **kwargs)
         calls.append(tuple(out.shape))
         return out
 
-    monkeypatch.setattr(gradient, "smoothed_profit_per_day", spy)
+    monkeypatch.setattr(strategies, "smoothed_profit_per_day", spy)
     problem, _ = batch_of(12, [1, 2, 3])
     objective = always_on_objective(problem)  # two legs
     real_batch = type(objective).batch
