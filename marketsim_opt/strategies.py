@@ -123,6 +123,15 @@ class Objective:
             )
         return self._score(h.unsqueeze(-1), l.unsqueeze(-1), expand)
 
+    def batch_rows(self, h: Tensor, l: Tensor) -> Tensor:
+        """`batch` with a simulation axis for every problem: `[S, K]` candidates -> `[S, K]` profits.
+
+        `S = 1` for an unbatched problem (whose `batch` takes and returns `[K]`).
+        """
+        if self.problem.batched:
+            return self.batch(h, l)
+        return self.batch(h[0], l[0])[None]
+
     def smoothed(self, h: Tensor, l: Tensor, *, tau: float | Tensor) -> Tensor:
         """The smooth surrogate (`kernel.smoothed_profit_per_day`, width `tau`) at `[S, K]` candidates.
 

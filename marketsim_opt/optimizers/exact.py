@@ -332,7 +332,7 @@ def solve_policies(objective: Objective, bounds, policies: tuple[bool, ...]) -> 
         h, l = ax.h_ind[rows, k], ax.l_ind[rows, j]
         # The returned point, scored by the float64 kernel itself (one more evaluation per simulation).
         exact64 = Objective(p64, legs64, close_at_eod)
-        profit = exact64.batch(h[:, None], l[:, None])[:, 0] if p.batched else exact64.batch(h, l)
+        profit = exact64.batch_rows(h[:, None], l[:, None])[:, 0]
         out.append(Solution(h, l, profit, np.full(s, scored + 1), supremum))
     return out
 

@@ -89,11 +89,7 @@ def solve(objective: Objective, bounds, budget: int, seed: int) -> Solution:
     u = starting_points(starts, seed, device=problem.device, dtype=problem.dtype).expand(problem.n_sims, starts, 2)
     u_h, u_l = ascend(objective, bounds, u[..., 0], u[..., 1], steps)
     h, l = _to_box(u_h, u_l, bounds)
-    if problem.batched:
-        scores = objective.batch(h, l)  # [S, M]
-    else:
-        scores = objective.batch(h[0], l[0])[None]
-    profit, best = scores.max(dim=-1)
+    profit, best = objective.batch_rows(h, l).max(dim=-1)  # over the [S, M] starts
     pick = best[:, None]
     nfev = np.full(problem.n_sims, starts * (2 * steps + 1))
     return Solution(h.gather(-1, pick)[:, 0], l.gather(-1, pick)[:, 0], profit, nfev)

@@ -40,10 +40,7 @@ def solve(objective: Objective, bounds, budget: int, seed: int) -> Solution:
     unit = torch.stack([hh.reshape(-1), ll.reshape(-1)], dim=-1)  # [G*G, 2]
     for _ in range(stages):
         x = box_lo[:, None, :] + unit[None] * (box_hi - box_lo)[:, None, :]  # [S, G*G, 2]
-        if problem.batched:
-            scores = objective.batch(x[..., 0], x[..., 1])
-        else:
-            scores = objective.batch(x[0, :, 0], x[0, :, 1])[None]
+        scores = objective.batch_rows(x[..., 0], x[..., 1])
         profit, j = scores.max(dim=-1)
         better = profit > best_profit
         best_profit = torch.where(better, profit, best_profit)
