@@ -70,6 +70,22 @@ def head_commit() -> str:
     return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
 
 
+def asv_run_here(session: nox.Session, *args: str, env: dict[str, str] | None = None) -> None:
+    """`asv run` in this session's environment, results recorded for HEAD under the fixed machine name."""
+    session.run(
+        "asv",
+        "run",
+        "--python=same",
+        "--set-commit-hash",
+        head_commit(),
+        "--machine",
+        MACHINE,
+        "--show-stderr",
+        *args,
+        env=env,
+    )
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite; extra arguments go to pytest."""
@@ -94,18 +110,7 @@ def bench(session: nox.Session) -> None:
     """
     session.install(*CONSTRAINTS, "-e", ".[bench]")
     register_machine(session)
-    args = session.posargs or ["--quick"]
-    session.run(
-        "asv",
-        "run",
-        "--python=same",
-        "--set-commit-hash",
-        head_commit(),
-        "--machine",
-        MACHINE,
-        "--show-stderr",
-        *args,
-    )
+    asv_run_here(session, *(session.posargs or ["--quick"]))
 
 
 @nox.session(name="bench-history")
@@ -129,20 +134,7 @@ def bench_instructions(session: nox.Session) -> None:
         session.error("instruction counts need valgrind (Debian: apt-get install valgrind)")
     session.install(*CONSTRAINTS, "-e", ".[bench]")
     register_machine(session)
-    session.run(
-        "asv",
-        "run",
-        "--python=same",
-        "--set-commit-hash",
-        head_commit(),
-        "--machine",
-        MACHINE,
-        "--show-stderr",
-        "--bench",
-        r"^instructions\.",
-        *session.posargs,
-        env={"MARKETSIM_BENCH_INSTRUCTIONS": "1"},
-    )
+    asv_run_here(session, "--bench", r"^instructions\.", *session.posargs, env={"MARKETSIM_BENCH_INSTRUCTIONS": "1"})
 
 
 @nox.session

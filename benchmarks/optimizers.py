@@ -50,10 +50,11 @@ def _unknown(methods) -> dict[str, str]:
     check_method = common.api("optimizers.api", "check_method")
     unknown = {}
     for label in methods:
+        name = common.split_method(label)[0]
         try:
-            check_method(common.split_method(label)[0])
+            check_method(name)
         except (ValueError, RuntimeError) as exc:  # unknown here, or an optional extra that is not installed
-            unknown[label] = f"{common.split_method(label)[0]} is not available at this commit: {exc}"
+            unknown[label] = f"{name} is not available at this commit: {exc}"
     return unknown
 
 
