@@ -11,6 +11,14 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property-based tests: no per-example deadline (2 shared cores make timings noisy) and a fixed example
+# sequence (derandomize), so a run on CI draws the same cases as a run here and a failure reproduces.
+settings.register_profile(
+    "marketsim", deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("marketsim")
 
 #: `<repo root>/../shared/data`, or the folder named by MARKETSIM_DATA_DIR (for a clone elsewhere).
 DATA_DIR = Path(os.environ.get("MARKETSIM_DATA_DIR") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
