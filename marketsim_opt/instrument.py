@@ -10,7 +10,8 @@ reports that were *not* one of the calls above (`hidden_syncs`: a boolean mask
 index, `torch.nonzero`, ...), so nothing hides.
 
 Evaluations are counted by the objectives themselves (`record_evaluations`),
-one per candidate scored.
+one per candidate scored; `on_evaluations(callback)` hears each of those counts
+(a progress bar, say).
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from __future__ import annotations
 import functools
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["SyncCounter", "count_syncs", "record_evaluations", "to_device", "READBACK_METHODS"]
+__all__ = ["SyncCounter", "count_syncs", "on_evaluations", "record_evaluations", "to_device", "READBACK_METHODS"]
 
 #: The torch.Tensor methods whose call is one host read-back.
 READBACK_METHODS = (
@@ -40,6 +41,7 @@ READBACK_METHODS = (
 
 _state = threading.local()
 _active: list[SyncCounter] = []
+_listeners: list[Callable[[int], None]] = []
 _lock = threading.Lock()
 
 
@@ -63,9 +65,31 @@ class SyncCounter:
 
 
 def record_evaluations(n: int) -> None:
-    """Add `n` scored candidates to every open region (a no-op when none is open)."""
+    """Add `n` scored candidates to every open region and tell every `on_evaluations` callback (no-op when none)."""
     for counter in _active:
         counter.evaluations += n
+    for callback in tuple(_listeners):  # a copy: a callback may open or close a region of its own
+        callback(n)
+
+
+@contextmanager
+def on_evaluations(callback: Callable[[int], None]) -> Iterator[None]:
+    """Call `callback(n)` whenever n candidates are scored inside the region.
+
+    Regions nest (each open callback hears every count, in the order they were opened) and the callback
+    is removed on exit, also when the body raises.  An exception raised by the callback propagates out of
+    the scoring call that reported the count.
+    """
+    if not callable(callback):
+        raise ValueError(f"callback: expected a callable taking the number of candidates scored, got {callback!r}")
+    with _lock:
+        _listeners.append(callback)
+    try:
+        yield
+    finally:
+        with _lock:
+            # by identity: the same callable may be registered by two nested regions
+            del _listeners[max(i for i, c in enumerate(_listeners) if c is callback)]
 
 
 def to_device(values, *, dtype: torch.dtype, device: str | torch.device) -> torch.Tensor:

@@ -8,9 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from marketsim_opt import instrument
+from marketsim_opt import instrument, optimize_entry_exit
 from marketsim_opt.data import backtest_windows, synthetic_ohlc, synthetic_problem
-from marketsim_opt.instrument import READBACK_METHODS, SyncCounter, count_syncs, record_evaluations, to_device
+from marketsim_opt.instrument import (
+    READBACK_METHODS,
+    SyncCounter,
+    count_syncs,
+    on_evaluations,
+    record_evaluations,
+    to_device,
+)
 from marketsim_opt.strategies import always_on_objective, entry_exit_objective
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -25,10 +32,12 @@ def is_patched() -> bool:
 def clean_instrument_state():
     """Each test starts unpatched; a region leaked by a failing test is undone so it cannot skew later tests."""
     assert not is_patched() and not instrument._active, "a previous test left a count_syncs region open"
+    assert not instrument._listeners, "a previous test left an on_evaluations callback registered"
     yield
     if instrument._active or is_patched():
         instrument._active.clear()
         instrument._uninstall()
+    instrument._listeners.clear()
 
 
 # (method name as counted in by_method, a call that makes exactly one read-back of that kind)
@@ -362,3 +371,88 @@ def test_to_device_on_cpu_is_a_plain_tensor(values, dtype):
         t = to_device(values, dtype=dtype, device="cpu")
     assert counter.syncs == 0 and t.dtype == dtype and t.device.type == "cpu"
     assert np.array_equal(np.asarray(t), np.asarray(values, dtype=np.asarray(t).dtype))
+
+
+def test_on_evaluations_hears_each_objective_count():
+    """The callback gets each count the objectives record: n_sims per obj(h, l), S*K per obj.batch."""
+    problem = backtest_windows(synthetic_ohlc(120, 1))
+    obj = entry_exit_objective(problem)
+    heard: list[int] = []
+    with on_evaluations(heard.append):
+        obj(0.0, 0.0)
+        obj.batch(torch.zeros(70, 5), torch.zeros(70, 5))
+    obj(0.0, 0.0)  # after the region: not heard
+    assert heard == [70, 350]
+    assert not instrument._listeners
+
+
+def test_on_evaluations_nests_and_works_with_count_syncs():
+    """Nested callbacks each hear the counts made while they are open; a count_syncs region sees the same total."""
+    outer: list[int] = []
+    inner: list[int] = []
+    with count_syncs() as counter, on_evaluations(outer.append):
+        record_evaluations(2)
+        with on_evaluations(inner.append):
+            record_evaluations(3)
+        record_evaluations(5)
+    assert outer == [2, 3, 5]
+    assert inner == [3]
+    assert counter.evaluations == sum(outer)
+
+
+def test_on_evaluations_same_callback_twice():
+    """The same callable opened in two nested regions is called twice per count while both are open."""
+    heard: list[int] = []
+    with on_evaluations(heard.append):
+        with on_evaluations(heard.append):
+            record_evaluations(1)
+        record_evaluations(4)
+    assert heard == [1, 1, 4]
+    assert not instrument._listeners
+
+
+def test_on_evaluations_removed_when_the_body_raises():
+    """An exception in the region removes the callback (later counts are not heard) and propagates."""
+    heard: list[int] = []
+    with pytest.raises(RuntimeError, match="boom"):
+        with on_evaluations(heard.append):
+            record_evaluations(7)
+            raise RuntimeError("boom")
+    record_evaluations(9)
+    assert heard == [7]
+    assert not instrument._listeners
+
+
+def test_on_evaluations_callback_error_propagates_and_unregisters():
+    """A callback that raises (a user's Ctrl-C handler, say) stops the scoring call and is still removed."""
+
+    def stop(n: int) -> None:
+        raise KeyboardInterrupt
+
+    obj = entry_exit_objective(synthetic_problem(20, 1))
+    with pytest.raises(KeyboardInterrupt):
+        with on_evaluations(stop):
+            obj.batch(torch.zeros(4), torch.zeros(4))
+    assert not instrument._listeners
+
+
+@pytest.mark.parametrize("callback", [None, 3, "print"])
+def test_on_evaluations_rejects_a_non_callable(callback):
+    """A callback that cannot be called is a ValueError naming `callback`, and nothing is registered."""
+    with pytest.raises(ValueError, match="^callback: expected a callable"):
+        with on_evaluations(callback):
+            pass
+    assert not instrument._listeners
+
+
+@pytest.mark.parametrize("method", ["direct", "grid", "exact", "gradient", "nevergrad:OnePlusOne"])
+def test_on_evaluations_total_matches_nfev_of_every_method(method):
+    """Through the public API every method reports all its candidates: the callback's total equals result.nfev."""
+    problem = synthetic_problem(40, 3)
+    tensors = (problem.close, problem.high, problem.high_pred, problem.low, problem.low_pred)
+    positions = torch.ones_like(problem.close)
+    heard: list[int] = []
+    with on_evaluations(heard.append):
+        result = optimize_entry_exit(*tensors, positions, method=method, budget=60, close_at_eod=None)
+    assert heard and all(n > 0 for n in heard)
+    assert sum(heard) == result.nfev
