@@ -11,8 +11,10 @@ simulations.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -21,6 +23,7 @@ __all__ = [
     "profit_per_day_f64",
     "check_kernel_inputs",
     "check_fee",
+    "check_flag",
     "raw_profit_per_day",
     "smoothed_profit_per_day",
 ]
@@ -51,12 +54,32 @@ def check_kernel_inputs(**tensors: Tensor) -> None:
         raise ValueError(f"shapes do not broadcast together: {shapes}") from None
 
 
-def check_fee(trading_fee: float) -> None:
-    """Raise ValueError unless the fee is a finite number >= 0."""
-    if isinstance(trading_fee, bool) or not isinstance(trading_fee, (int, float)):
-        raise ValueError(f"trading_fee: expected a number, got {type(trading_fee).__name__}")
-    if not math.isfinite(trading_fee) or trading_fee < 0:
+def check_fee(trading_fee: float) -> float:
+    """The fee as a Python float; ValueError unless it is a finite real number >= 0 (a fraction of the price).
+
+    Any real number is accepted (`int`, `float`, numpy's integer and float scalars); a bool, a string, a
+    tensor or an array is not (a tensor fee would need a device read-back).
+    """
+    if isinstance(trading_fee, (bool, np.bool_)) or not isinstance(trading_fee, numbers.Real):
+        raise ValueError(f"trading_fee: expected a real number, got {type(trading_fee).__name__} {trading_fee!r}")
+    fee = float(trading_fee)
+    if not math.isfinite(fee) or fee < 0:
         raise ValueError(f"trading_fee: must be finite and >= 0, got {trading_fee!r}")
+    return fee
+
+
+def check_flag(name: str, value: object, *, allow_none: bool = False) -> bool | None:
+    """`value` as a Python bool; ValueError naming the option unless it is a `bool` or `numpy.bool_`.
+
+    Strings such as 'no' or 'false', numbers and tensors are refused rather than read by their truth value.
+    `allow_none=True` passes `None` through, for options where it has a documented meaning.
+    """
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        expected = "True, False or None" if allow_none else "True or False"
+        raise ValueError(f"{name}: expected {expected}, got {type(value).__name__} {value!r}")
+    return bool(value)
 
 
 def profit_per_day(
@@ -78,9 +101,15 @@ def profit_per_day(
     not (see `marketsim_opt.data.Problem` for the validated container).
     """
     check_kernel_inputs(close=close, high=high, high_pred=high_pred, low=low, low_pred=low_pred, positions=positions)
-    check_fee(trading_fee)
     return raw_profit_per_day(
-        close, high, high_pred, low, low_pred, positions, close_at_eod=close_at_eod, trading_fee=trading_fee
+        close,
+        high,
+        high_pred,
+        low,
+        low_pred,
+        positions,
+        close_at_eod=check_flag("close_at_eod", close_at_eod),
+        trading_fee=check_fee(trading_fee),
     )
 
 
@@ -193,7 +222,6 @@ def profit_per_day_f64(
 ) -> Tensor:
     """The float64 reference path used for scoring: same formula, every input cast to float64."""
     check_kernel_inputs(close=close, high=high, high_pred=high_pred, low=low, low_pred=low_pred, positions=positions)
-    check_fee(trading_fee)
     return raw_profit_per_day(
         close.double(),
         high.double(),
@@ -201,6 +229,6 @@ def profit_per_day_f64(
         low.double(),
         low_pred.double(),
         positions.double(),
-        close_at_eod=close_at_eod,
-        trading_fee=trading_fee,
+        close_at_eod=check_flag("close_at_eod", close_at_eod),
+        trading_fee=check_fee(trading_fee),
     )

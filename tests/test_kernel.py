@@ -275,7 +275,11 @@ def test_reference_agrees_on_real_data(real_csv):
 
 
 def test_candidate_batch_rows_equal_single_calls():
-    """Row k of a [K, N] call equals the [N] call with candidate k (float64, exactly)."""
+    """Row k of a [K, N] call equals the [N] call with candidate k (float64, exactly).
+
+    Bitwise on any CPU: the kernel is elementwise IEEE float64 arithmetic (one rounding per op, no reduction,
+    no fused op), so SIMD width cannot change a result; nothing here is summed.
+    """
     rng = np.random.default_rng(8)
     d = {k: torch.as_tensor(v) for k, v in random_days(rng, 64).items()}
     h = torch.linspace(-0.03, 0.03, 11, dtype=torch.float64)[:, None]
@@ -342,11 +346,51 @@ def test_broadcasting_shapes_are_accepted():
     assert profit_per_day(**kw).shape == (3, 6)
 
 
-@pytest.mark.parametrize("fee", [-0.0005, -1e-300, float("nan"), float("inf"), "0.001", None, True])
+@pytest.mark.parametrize(
+    "fee",
+    [
+        -0.0005,
+        -1e-300,
+        float("nan"),
+        float("inf"),
+        np.float32("nan"),
+        np.float64(-0.001),
+        "0.001",
+        None,
+        True,
+        np.True_,
+        torch.tensor(0.001),
+        np.array([0.001]),
+    ],
+)
 def test_bad_fee(fee):
-    """A negative, non-finite or non-numeric fee raises ValueError naming trading_fee."""
+    """A negative, non-finite or non-numeric fee (bool, string, tensor, array) raises ValueError naming it."""
     with pytest.raises(ValueError, match="^trading_fee:"):
         profit_per_day(**good_inputs(), trading_fee=fee)
+    with pytest.raises(ValueError, match="^trading_fee:"):
+        profit_per_day_f64(**good_inputs(), trading_fee=fee)
+
+
+@pytest.mark.parametrize("fee", [np.float32(0.001), np.float64(0.001), np.float16(0.001), np.int64(0), 0.001])
+def test_numpy_fee_scalars_are_accepted(fee):
+    """Any real number is a fee: numpy float32 (refused before issue 15) scores like the same Python float."""
+    got = scalar(**LONG_CASE, fee=fee)
+    assert got == pytest.approx(0.13 - float(fee), abs=1e-15)
+
+
+@pytest.mark.parametrize("flag", ["yes", "no", "False", 1, 0, 1.0, None, torch.tensor(True), [True]])
+def test_close_at_eod_must_be_a_bool(flag):
+    """close_at_eod='yes' (accepted before issue 15), 0/1, None or a tensor is a ValueError naming the option."""
+    with pytest.raises(ValueError, match="^close_at_eod: expected True or False, got"):
+        profit_per_day(**good_inputs(), close_at_eod=flag)
+    with pytest.raises(ValueError, match="^close_at_eod: expected True or False, got"):
+        profit_per_day_f64(**good_inputs(), close_at_eod=flag)
+
+
+@pytest.mark.parametrize("flag", [np.True_, np.False_])
+def test_close_at_eod_accepts_numpy_bools(flag):
+    """A numpy bool is a bool: the same profit as the Python bool of the same value."""
+    assert scalar(**LONG_CASE, close_at_eod=flag) == scalar(**LONG_CASE, close_at_eod=bool(flag))
 
 
 def test_zero_fee_accepted():
