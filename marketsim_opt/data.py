@@ -23,13 +23,16 @@ from .kernel import check_fee, check_kernel_inputs
 
 __all__ = [
     "DataError",
+    "check_device",
     "Problem",
+    "check_values",
     "OHLC",
     "synthetic_problem",
     "synthetic_ohlc",
     "load_ohlc_csv",
     "bars_to_moves",
     "forecast_moves",
+    "forecast_source",
     "backtest_windows",
     "DEFAULT_FEE",
     "CRYPTO_FEE",
@@ -39,10 +42,44 @@ DEFAULT_FEE = 0.0005  # equities, per unit of position per triggered entry
 CRYPTO_FEE = 0.0015
 
 _FIELDS = ("close", "high", "low", "high_pred", "low_pred")
+#: Non-CPU device types `check_device` accepts; each has a `torch.<type>` module with `is_available()`.
+_ACCELERATORS = ("cuda", "mps", "xpu")
 
 
 class DataError(ValueError):
     """Bad input data; the message names the field and the problem."""
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """`device` as a `torch.device`, or DataError naming `device` when this torch cannot use it.
+
+    Checks the string and the backend's availability only (no allocation, no host sync).
+    """
+    if not isinstance(device, (str, torch.device)):
+        raise DataError(f"device: expected a string such as 'cpu' or 'cuda:0', got {device!r}")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise DataError(f"device: {device!r} is not a torch device (expected e.g. 'cpu', 'cuda' or 'cuda:0')") from None
+    if dev.type == "cpu":
+        return dev
+    if dev.type not in _ACCELERATORS:
+        raise DataError(f"device: {device!r} is not supported (expected 'cpu' or one of {', '.join(_ACCELERATORS)})")
+    if dev.type == "cuda" and torch.version.cuda is None and torch.version.hip is None:
+        raise DataError(
+            f"device: {device!r} requested, but this torch build ({torch.__version__}) has no CUDA support; "
+            "use 'cpu' or install a CUDA build of torch"
+        )
+    backend = getattr(torch, dev.type)
+    if not backend.is_available():
+        raise DataError(
+            f"device: {device!r} requested, but torch.{dev.type}.is_available() is False (no usable device)"
+        )
+    if dev.index is not None and dev.index >= backend.device_count():
+        raise DataError(
+            f"device: {device!r} requested, but only {backend.device_count()} {dev.type} device(s) are visible"
+        )
+    return dev
 
 
 @dataclass(frozen=True)
@@ -115,6 +152,8 @@ class Problem:
 
     def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> Problem:
         """A copy on another device and/or float dtype."""
+        if device is not None:
+            device = check_device(device)
         moved = {name: t.to(device=device, dtype=dtype) for name, t in self.tensors().items()}
         return Problem(**moved, is_crypto=self.is_crypto, trading_fee=self.trading_fee)
 
@@ -202,6 +241,7 @@ def synthetic_problem(
     """
     if int(n_days) != n_days or n_days < 1:
         raise DataError(f"n_days: must be a positive integer, got {n_days!r}")
+    device = check_device(device)
     rng = np.random.default_rng(seed)
     close = rng.normal(0.0, 0.02, n_days)
     high = close + np.abs(rng.normal(0.0, 1.0, n_days)) * 0.01
@@ -386,6 +426,11 @@ def forecast_moves(moves: dict[str, np.ndarray], window: int = 20) -> dict[str, 
     return out
 
 
+def forecast_source(bars: OHLC, window: int = 20) -> str:
+    """Which forecasts `backtest_windows(bars, window=window)` uses, in words (for `Workload.forecast`)."""
+    return f"built-in: mean of the past {window} days' high/low moves"
+
+
 def backtest_windows(
     bars: OHLC,
     *,
@@ -406,6 +451,7 @@ def backtest_windows(
     for name, value in (("n_sims", n_sims), ("n_days", n_days)):
         if int(value) != value or value < 1:
             raise DataError(f"{name}: must be a positive integer, got {value!r}")
+    device = check_device(device)
     moves = bars_to_moves(bars)
     preds = forecast_moves(moves, window)
     n_moves = len(moves["close"])

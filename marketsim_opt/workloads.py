@@ -11,7 +11,16 @@ from functools import lru_cache
 
 import torch
 
-from .data import OHLC, Problem, backtest_windows, load_ohlc_csv, synthetic_ohlc, synthetic_problem
+from .data import (
+    OHLC,
+    Problem,
+    backtest_windows,
+    check_device,
+    forecast_source,
+    load_ohlc_csv,
+    synthetic_ohlc,
+    synthetic_problem,
+)
 from .optimizers import OptimizeResult, optimize, optimize_always_on, optimize_entry_exit
 from .strategies import always_on_objective, entry_exit_objective, entry_exit_positions, stack_objectives
 
@@ -27,8 +36,11 @@ __all__ = [
     "PROFILE_SEED",
     "BACKTEST_SERIES_SEED",
     "SCALING_SIZES",
+    "SYNTHETIC_FORECAST",
 ]
 
+#: `Workload.forecast` of the synthetic workloads (profile, scaling).
+SYNTHETIC_FORECAST = "synthetic: drawn with the data (the profile recipe, SPEC section 4)"
 PROFILE_SEED = 42
 PROFILE_DAYS = 200
 PROFILE_FEE = 0.0015
@@ -44,17 +56,19 @@ class Workload:
     """A named problem (one `[N]` or a batch `[S, N]`) and the policy it is optimized under.
 
     `close_at_eod=None` means the policy search (both policies, keep the better).
+    `forecast` says, for people, where the problem's `high_pred`/`low_pred` came from.
     """
 
     name: str
     problem: Problem
     close_at_eod: bool | None
+    forecast: str = "unspecified"
 
 
 def profile(*, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> Workload:
     """The historical bottleneck study: N = 200 synthetic days, seed 42, fee 0.0015, intraday."""
     problem = synthetic_problem(PROFILE_DAYS, PROFILE_SEED, dtype=dtype, device=device, trading_fee=PROFILE_FEE)
-    return Workload("profile", problem, close_at_eod=False)
+    return Workload("profile", problem, close_at_eod=False, forecast=SYNTHETIC_FORECAST)
 
 
 @lru_cache(maxsize=4)
@@ -73,15 +87,16 @@ def backtest(
 
     Without `csv_path` it runs on the bundled seeded synthetic series.
     """
+    check_device(device)  # before reading the file, so a bad device fails fast
     bars = load_ohlc_csv(csv_path) if csv_path is not None else _bundled_series(BACKTEST_SERIES_SEED)
     problem = backtest_windows(bars, is_crypto=is_crypto, dtype=dtype, device=device)
-    return Workload(f"backtest:{bars.symbol}", problem, close_at_eod=None)
+    return Workload(f"backtest:{bars.symbol}", problem, close_at_eod=None, forecast=forecast_source(bars))
 
 
 def scaling(n_days: int, *, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> Workload:
     """The profile recipe at another size (SPEC's scaling workload, N in SCALING_SIZES)."""
     problem = synthetic_problem(n_days, PROFILE_SEED, dtype=dtype, device=device, trading_fee=PROFILE_FEE)
-    return Workload(f"scaling:{n_days}", problem, close_at_eod=False)
+    return Workload(f"scaling:{n_days}", problem, close_at_eod=False, forecast=SYNTHETIC_FORECAST)
 
 
 def run(

@@ -17,6 +17,7 @@ from marketsim_opt.data import (
     Problem,
     backtest_windows,
     bars_to_moves,
+    check_device,
     forecast_moves,
     load_ohlc_csv,
     synthetic_ohlc,
@@ -595,3 +596,60 @@ def test_synthetic_problem_bad_size(n):
     """A non-positive or fractional n_days raises DataError."""
     with pytest.raises(DataError, match="^n_days:"):
         synthetic_problem(n)
+
+
+# --- devices -----------------------------------------------------------------------------------
+
+
+def test_check_device_accepts_cpu():
+    """'cpu', 'cpu:0' and a torch.device come back as torch.device."""
+    assert check_device("cpu") == torch.device("cpu")
+    assert check_device(torch.device("cpu", 0)) == torch.device("cpu", 0)
+
+
+@pytest.mark.parametrize(
+    ("device", "match"),
+    [
+        ("gpu", r"^device: 'gpu' is not a torch device"),
+        ("CPU", r"^device: 'CPU' is not a torch device"),
+        (0, r"^device: expected a string"),
+        (None, r"^device: expected a string"),
+        ("meta", r"^device: 'meta' is not supported"),
+    ],
+)
+def test_check_device_rejects(device, match):
+    """Unknown device strings and non-strings raise DataError naming `device`."""
+    with pytest.raises(DataError, match=match):
+        check_device(device)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this torch has a usable CUDA device")
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", torch.device("cuda", 1)])
+def test_check_device_cuda_without_cuda(device):
+    """CUDA on a torch without it is a DataError naming `device` and why (was: torch's AssertionError traceback)."""
+    why = "has no CUDA support" if torch.version.cuda is None else r"torch.cuda.is_available\(\) is False"
+    with pytest.raises(DataError, match=rf"^device: .*cuda.* requested, but .*{why}"):
+        check_device(device)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this torch has a usable CUDA device")
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: synthetic_problem(6, device="cuda"),
+        lambda: backtest_windows(synthetic_ohlc(60), n_sims=3, device="cuda"),
+        lambda: Problem(**valid_tensors()).to("cuda"),
+        lambda: Problem(**valid_tensors()).to(device="gpu"),
+    ],
+    ids=["synthetic_problem", "backtest_windows", "Problem.to", "Problem.to-unknown"],
+)
+def test_constructors_check_the_device(build):
+    """Every constructor that takes a device reports a bad one as DataError naming `device`."""
+    with pytest.raises(DataError, match=r"^device: "):
+        build()
+
+
+def test_problem_to_without_device_keeps_it():
+    """`Problem.to(dtype=...)` alone needs no device check and keeps the device."""
+    p = Problem(**valid_tensors()).to(dtype=torch.float64)
+    assert p.device == torch.device("cpu") and p.dtype == torch.float64
