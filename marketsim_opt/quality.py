@@ -11,6 +11,7 @@ from .strategies import Objective
 __all__ = ["regret_bp", "score_f64", "exact_optimum"]
 
 
+@torch.no_grad()  # a score, not a graph: inputs that require grad (a user's model outputs) are read as values
 def score_f64(objective: Objective, h, l, close_at_eod) -> np.ndarray:
     """The float64 objective at `(h, l)` under policy `close_at_eod`, per simulation (`[S]`)."""
     p = objective.problem.as_float64()

@@ -24,6 +24,7 @@ from .instrument import record_evaluations
 from .kernel import raw_profit_per_day, smoothed_profit_per_day
 
 __all__ = [
+    "CHUNK_ELEMENTS",
     "entry_exit_positions",
     "always_on_legs",
     "Objective",
@@ -31,6 +32,11 @@ __all__ = [
     "always_on_objective",
     "stack_objectives",
 ]
+
+#: The most candidate-days (`S * K * N`) one kernel call scores: each of the kernel's temporaries is then at most
+#: 16 MiB in float32 (32 MiB in float64), whatever the budget.  The largest batch of the suite's workloads at
+#: their budgets (grid at 500 on N = 20000: 121 x 20000) stays under it, so it is scored in one call as before.
+CHUNK_ELEMENTS = 2**22
 
 
 def entry_exit_positions(high_pred: Tensor, low_pred: Tensor, *, is_crypto: bool = False) -> Tensor:
@@ -102,6 +108,8 @@ class Objective:
         `h`, `l`: `[K]` for an unbatched problem, `[S, K]` for a batched one.
         Returns `[K]` or `[S, K]` profits on the problem's device.  `compiled=True`
         runs the kernel and its sum fused by torch.compile (`marketsim_opt.compiled`).
+        More than `candidates_per_call()` candidates are scored in slices of that many, so the kernel's
+        `[S, K, N]` temporaries stay bounded at any K (no host sync is added).
         """
         want = (self.problem.n_sims, -1) if self.problem.batched else (-1,)
         if h.dim() != len(want) or l.shape != h.shape or (self.problem.batched and h.shape[0] != want[0]):
@@ -109,6 +117,20 @@ class Objective:
                 f"h, l: expected matching shapes {'[S, K]' if self.problem.batched else '[K]'} "
                 f"with S={self.problem.n_sims}, got {tuple(h.shape)} and {tuple(l.shape)}"
             )
+        chunk = self.candidates_per_call()
+        if h.shape[-1] <= chunk:
+            return self._batch(h, l, compiled)
+        # Huge K: score CHUNK_ELEMENTS-sized slices (same rows, same arithmetic), reporting each as it is done.
+        parts = [
+            self._batch(h[..., i : i + chunk], l[..., i : i + chunk], compiled) for i in range(0, h.shape[-1], chunk)
+        ]
+        return torch.cat(parts, dim=-1)
+
+    def candidates_per_call(self) -> int:
+        """The most candidates per simulation one kernel call scores: `S * K * N <= CHUNK_ELEMENTS` (at least 1)."""
+        return max(1, CHUNK_ELEMENTS // (self.problem.n_sims * self.problem.n_days))
+
+    def _batch(self, h: Tensor, l: Tensor, compiled: bool) -> Tensor:
         record_evaluations(h.numel())
         expand = lambda t: t.unsqueeze(-2)  # noqa: E731 - days [..., 1, N] against candidates [..., K, 1]
         if compiled:

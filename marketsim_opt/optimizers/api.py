@@ -20,6 +20,7 @@ from torch import Tensor
 
 from ..data import CRYPTO_FEE, DEFAULT_FEE, Problem, check_values
 from ..instrument import count_syncs
+from ..kernel import check_fee, check_flag
 from ..strategies import Objective, always_on_objective, entry_exit_objective
 from . import direct, exact, gradient, grid, optuna_tpe
 from . import nevergrad as ng_method
@@ -32,6 +33,8 @@ __all__ = [
     "default_budget",
     "check_method",
     "DEFAULT_BOUNDS",
+    "MAX_BUDGET",
+    "MAX_SEED",
     "METHODS",
     "POLICY_TIE",
 ]
@@ -47,6 +50,12 @@ METHODS = (
 )
 #: Policies whose values differ by less than this (fraction of the previous close, 1e-8 bp) tie.
 POLICY_TIE = 1e-12
+#: The most candidates per simulation and policy one call may ask for.  The batched methods score in bounded
+#: slices (`strategies.CHUNK_ELEMENTS`), so memory is not the limit; time is: at 10**6 the grid takes seconds
+#: on the 200-day profile problem, DIRECT (one read-back per candidate) minutes.  Beyond it, use `exact`.
+MAX_BUDGET = 10**6
+#: Seeds are what numpy's legacy RandomState (nevergrad) takes: integers in [0, 2**32 - 1].
+MAX_SEED = 2**32 - 1
 _HISTORIC_BUDGETS = {"entry_exit": 500, "always_on": 240}
 _FAST_BUDGET = 100
 
@@ -104,15 +113,24 @@ def _check_budget(budget, strategy: str) -> int:
     integral = isinstance(budget, numbers.Integral) or (isinstance(budget, float) and budget.is_integer())
     if isinstance(budget, bool) or not integral or budget <= 0:
         raise ValueError(f"budget: must be a positive integer, got {budget!r}")
+    if budget > MAX_BUDGET:
+        raise ValueError(
+            f"budget: {int(budget)} exceeds the limit of {MAX_BUDGET} candidates per simulation and policy; "
+            "for the optimum itself use method='exact'"
+        )
     return int(budget)
 
 
+def _check_seed(seed) -> int:
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed: expected an integer in [0, {MAX_SEED}], got {type(seed).__name__} {seed!r}")
+    return int(seed)
+
+
 def _check_policy(close_at_eod) -> tuple[bool, ...]:
-    if close_at_eod is None:
-        return (False, True)
-    if not isinstance(close_at_eod, bool):
-        raise ValueError(f"close_at_eod: expected True, False or None (policy search), got {close_at_eod!r}")
-    return (close_at_eod,)
+    """The policies to run: both for None (policy search), else the one given (a real bool)."""
+    policy = check_flag("close_at_eod", close_at_eod, allow_none=True)
+    return (False, True) if policy is None else (policy,)
 
 
 def _read_back(solutions: list[Solution]) -> list[dict[str, np.ndarray]]:
@@ -148,6 +166,7 @@ def optimize(
     budget = None if method == "exact" and budget is None else _check_budget(budget, strategy)
     bounds = _check_bounds(bounds)
     policies = _check_policy(close_at_eod)
+    seed = _check_seed(seed)
     with count_syncs() as counter:
         if method == "exact":  # both policies share the candidates and thresholds
             solutions = exact.solve_policies(objective, bounds, policies)
@@ -230,7 +249,8 @@ def optimize_entry_exit(
     """
     start = time.perf_counter()
     with count_syncs() as counter:
-        problem = _problem(close, high, high_pred, low, low_pred, is_crypto=False, trading_fee=trading_fee)
+        fee = DEFAULT_FEE if trading_fee is None else check_fee(trading_fee)
+        problem = _problem(close, high, high_pred, low, low_pred, is_crypto=False, trading_fee=fee)
         if not isinstance(positions, Tensor) or positions.shape != problem.close.shape:
             shape = tuple(positions.shape) if isinstance(positions, Tensor) else type(positions).__name__
             raise ValueError(f"positions: expected a tensor of shape {tuple(problem.close.shape)}, got {shape}")
@@ -272,7 +292,8 @@ def optimize_always_on(
     The fee defaults to 0.0015 for crypto and 0.0005 otherwise; `budget` defaults to 240.
     """
     start = time.perf_counter()
-    fee = (CRYPTO_FEE if is_crypto else DEFAULT_FEE) if trading_fee is None else trading_fee
+    is_crypto = check_flag("is_crypto", is_crypto)
+    fee = (CRYPTO_FEE if is_crypto else DEFAULT_FEE) if trading_fee is None else check_fee(trading_fee)
     with count_syncs() as counter:
         problem = _problem(close, high, high_pred, low, low_pred, is_crypto=is_crypto, trading_fee=fee)
     objective = always_on_objective(problem)

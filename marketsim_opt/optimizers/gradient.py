@@ -87,7 +87,13 @@ def solve(objective: Objective, bounds, budget: int, seed: int) -> Solution:
     starts, steps = plan(budget)
     problem = objective.problem
     u = starting_points(starts, seed, device=problem.device, dtype=problem.dtype).expand(problem.n_sims, starts, 2)
-    u_h, u_l = ascend(objective, bounds, u[..., 0], u[..., 1], steps)
+    # Starts are independent: at huge budgets they ascend in slices, so the surrogate's [S, M, N] stays bounded.
+    chunk = objective.candidates_per_call()
+    ends = [
+        ascend(objective, bounds, u[:, i : i + chunk, 0], u[:, i : i + chunk, 1], steps)
+        for i in range(0, starts, chunk)
+    ]
+    u_h, u_l = (torch.cat(axis, dim=-1) for axis in zip(*ends))
     h, l = _to_box(u_h, u_l, bounds)
     profit, best = objective.batch_rows(h, l).max(dim=-1)  # over the [S, M] starts
     pick = best[:, None]
