@@ -8,9 +8,11 @@ import pytest
 import torch
 from optimizer_helpers import STRATEGIES, batch_of, solve
 
-from marketsim_opt import METHODS, OptimizeResult, count_syncs, optimize_always_on, optimize_entry_exit
+from marketsim_opt import METHODS, OptimizeResult, count_syncs, optimize_always_on, optimize_entry_exit, strategies
 from marketsim_opt.data import synthetic_problem
-from marketsim_opt.strategies import entry_exit_positions
+from marketsim_opt.instrument import on_evaluations
+from marketsim_opt.optimizers.api import MAX_BUDGET
+from marketsim_opt.strategies import CHUNK_ELEMENTS, Objective, entry_exit_positions
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # cma/nevergrad chatter at tiny budgets
 
@@ -100,6 +102,126 @@ def test_bad_close_at_eod(small, close_at_eod):
     for strategy in ("entry_exit", "always_on"):
         with pytest.raises(ValueError, match="close_at_eod: expected True, False or None"):
             solve(small, strategy, method="grid", close_at_eod=close_at_eod)
+
+
+@pytest.mark.parametrize("close_at_eod", [np.True_, np.False_])
+def test_numpy_bool_close_at_eod_is_a_bool(small, close_at_eod):
+    """A numpy bool is accepted and runs the same policy as the Python bool."""
+    got = solve(small, "always_on", method="exact", close_at_eod=close_at_eod)
+    want = solve(small, "always_on", method="exact", close_at_eod=bool(close_at_eod))
+    assert got.close_at_eod is bool(close_at_eod) and got.policies == (bool(close_at_eod),)
+    assert got.profit == want.profit
+
+
+@pytest.mark.parametrize("is_crypto", ["no", "False", "", 0, 1, None, torch.tensor(False)])
+def test_is_crypto_must_be_a_bool(small, is_crypto):
+    """is_crypto='no' (read as crypto before issue 15), 0/1, None or a tensor raises ValueError naming it."""
+    with pytest.raises(ValueError, match="^is_crypto: expected True or False, got"):
+        optimize_always_on(*args_of(small), is_crypto=is_crypto, method="exact")
+
+
+@pytest.mark.parametrize("is_crypto", [np.True_, np.False_])
+def test_numpy_bool_is_crypto_is_a_bool(small, is_crypto):
+    """A numpy bool is_crypto is the Python bool: same legs and default fee."""
+    got = optimize_always_on(*args_of(small), is_crypto=is_crypto, method="exact")
+    want = optimize_always_on(*args_of(small), is_crypto=bool(is_crypto), method="exact")
+    assert got.profit == want.profit
+    assert got.objective.problem.trading_fee == want.objective.problem.trading_fee
+
+
+@pytest.mark.parametrize("strategy", ["entry_exit", "always_on"])
+def test_numpy_float32_fee_is_accepted(small, strategy):
+    """trading_fee=np.float32(0.001) (refused before issue 15) runs like the Python float of the same value."""
+    args = args_of(small)
+    kw = dict(method="exact", close_at_eod=None)
+    if strategy == "entry_exit":
+        positions = entry_exit_positions(small.high_pred, small.low_pred)
+        got = optimize_entry_exit(*args, positions, trading_fee=np.float32(0.001), **kw)
+        want = optimize_entry_exit(*args, positions, trading_fee=float(np.float32(0.001)), **kw)
+    else:
+        got = optimize_always_on(*args, trading_fee=np.float32(0.001), **kw)
+        want = optimize_always_on(*args, trading_fee=float(np.float32(0.001)), **kw)
+    assert got.objective.problem.trading_fee == pytest.approx(0.001, rel=1e-6)
+    assert type(got.objective.problem.trading_fee) is float
+    assert got.supremum == want.supremum
+
+
+@pytest.mark.parametrize("fee", ["0.001", True, np.float64(-0.001), float("nan"), torch.tensor(0.001)])
+@pytest.mark.parametrize("strategy", ["entry_exit", "always_on"])
+def test_bad_fee_names_trading_fee(small, strategy, fee):
+    """A string, bool, negative, NaN or tensor fee raises ValueError naming trading_fee, for both strategies."""
+    args = args_of(small)
+    with pytest.raises(ValueError, match="^trading_fee: "):
+        if strategy == "entry_exit":
+            optimize_entry_exit(*args, entry_exit_positions(small.high_pred, small.low_pred), trading_fee=fee)
+        else:
+            optimize_always_on(*args, trading_fee=fee)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, -(2**40), True, 1.5, 1.0, "0", None, np.float64(3)])
+@pytest.mark.parametrize("method", ["nevergrad:OnePlusOne", "grid", "direct", "exact", "gradient"])
+def test_bad_seed(small, method, seed):
+    """A seed outside [0, 2**32 - 1] or not an integer raises ValueError naming `seed`, for every method.
+
+    nevergrad's seed -1 used to reach numpy, whose message does not name `seed`.
+    """
+    with pytest.raises(ValueError, match=r"^seed: expected an integer in \[0, 4294967295\], got"):
+        solve(small, "entry_exit", method=method, budget=10, seed=seed)
+
+
+@pytest.mark.parametrize("seed", [0, 2**32 - 1, np.int64(7), np.uint32(9)])
+def test_edge_seeds_are_accepted(small, seed):
+    """The smallest and largest seeds and numpy integers run nevergrad."""
+    res = solve(small, "entry_exit", method="nevergrad:OnePlusOne", budget=10, seed=seed)
+    assert res.nfev == 10
+
+
+@pytest.mark.parametrize("method", ["grid", "direct", "gradient", "nevergrad:TwoPointsDE", "exact"])
+def test_budget_over_the_limit_is_refused_before_any_work(small, method):
+    """budget 10**7 (8.6 GB and an allocator error for grid before issue 15) is refused, scoring nothing."""
+    heard: list[int] = []
+    with on_evaluations(heard.append):
+        with pytest.raises(ValueError, match=r"^budget: 10000000 exceeds the limit of 1000000 candidates"):
+            solve(small, "entry_exit", method=method, budget=10**7)
+        with pytest.raises(ValueError, match=r"^budget: 1000001 exceeds the limit of 1000000"):
+            solve(small, "always_on", method=method, budget=MAX_BUDGET + 1)
+    assert heard == []
+
+
+def test_grid_at_the_budget_limit_scores_in_bounded_slices(monkeypatch):
+    """At MAX_BUDGET the grid finishes, and no kernel call sees more than CHUNK_ELEMENTS candidate-days."""
+    problem = batch_of(50, [1, 2])[0]
+    seen = []
+    batch = Objective._batch
+
+    def spy(self, h, l, compiled):
+        seen.append(h.numel() * self.problem.n_days)
+        return batch(self, h, l, compiled)
+
+    monkeypatch.setattr(Objective, "_batch", spy)
+    res = solve(problem, "entry_exit", method="grid", budget=MAX_BUDGET)
+    assert np.all(res.nfev == 4 * 500 * 500)
+    assert len(seen) > 4 and max(seen) <= CHUNK_ELEMENTS
+
+
+@pytest.mark.parametrize("method", ["grid", "gradient", "nevergrad:OnePlusOne", "direct"])
+def test_scoring_in_slices_changes_no_count_and_no_answer(method, monkeypatch):
+    """With CHUNK_ELEMENTS forced tiny (3 candidates a kernel call) every count is the same and the answer
+    agrees within float32 tolerance: slicing adds no host sync and no evaluation."""
+    problem = batch_of(10, [3, 4])[0]
+    budget = 500 if method == "gradient" else 120  # gradient: 6 starts (two slices); grid: 4 stages of 5 x 5
+    run = lambda: solve(problem, "always_on", method=method, budget=budget, close_at_eod=None, seed=2)  # noqa: E731
+    whole = run()
+    calls = []
+    batch = Objective._batch
+    monkeypatch.setattr(strategies, "CHUNK_ELEMENTS", 3 * 2 * 10)
+    monkeypatch.setattr(Objective, "_batch", lambda self, h, l, c: calls.append(h.shape) or batch(self, h, l, c))
+    sliced = run()
+    assert all(shape[-1] <= 3 for shape in calls)
+    # per policy: grid 4 stages x ceil(25 / 3) calls, gradient ceil(6 / 3) calls to score its starts' ends
+    assert len(calls) >= {"grid": 2 * 4 * 9, "gradient": 2 * 2}.get(method, 0)
+    assert (sliced.syncs, sliced.nfev.tolist()) == (whole.syncs, whole.nfev.tolist())
+    np.testing.assert_allclose(sliced.profit, whole.profit, rtol=1e-5, atol=1e-6)
 
 
 def test_batched_positions_with_another_s():
