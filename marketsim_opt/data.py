@@ -8,18 +8,21 @@ batch).  All moves are fractions of the previous close.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import math
 import os
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .kernel import check_fee, check_kernel_inputs
+from .kernel import check_fee, check_flag, check_kernel_inputs
 
 __all__ = [
     "DataError",
@@ -36,6 +39,7 @@ __all__ = [
     "backtest_windows",
     "DEFAULT_FEE",
     "CRYPTO_FEE",
+    "MAX_PRICE_RATIO",
 ]
 
 DEFAULT_FEE = 0.0005  # equities, per unit of position per triggered entry
@@ -102,10 +106,11 @@ class Problem:
     trading_fee: float | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "is_crypto", _check_flag("is_crypto", self.is_crypto))
         if self.trading_fee is None:
             object.__setattr__(self, "trading_fee", CRYPTO_FEE if self.is_crypto else DEFAULT_FEE)
         try:
-            check_fee(self.trading_fee)
+            object.__setattr__(self, "trading_fee", check_fee(self.trading_fee))
         except ValueError as exc:
             raise DataError(str(exc)) from None
         tensors = self.tensors()
@@ -195,6 +200,14 @@ class Problem:
         return derived
 
 
+def _check_flag(name: str, value: object) -> bool:
+    """`kernel.check_flag` raising DataError: `value` as a bool, refusing 'no', 1, None and the like."""
+    try:
+        return check_flag(name, value)
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+
+
 def _check_same_shape(tensors: dict[str, Tensor]) -> None:
     """All fields share one shape; the message names a field that differs from the most common shape."""
     shapes = {name: tuple(t.shape) for name, t in tensors.items()}
@@ -255,9 +268,33 @@ def synthetic_problem(
     )
 
 
+#: A price may be at most this many times the previous close, and at least its reciprocal times it: a sanity
+#: bound (a typo, a unit change or a 1e-300 is not a day's move) that also keeps every move finite in float32.
+MAX_PRICE_RATIO = 1e6
+_PRICES = ("open", "high", "low", "close")
+_PREDS = ("high_pred", "low_pred")
+
+
+class _BarError(DataError):
+    """A problem on one bar: `index` (in time order) and `what` (the problem, without the bar's place)."""
+
+    def __init__(self, index: int, what: str, message: str | None = None) -> None:
+        super().__init__(message or what)
+        self.index = index
+        self.what = what
+
+
 @dataclass(frozen=True)
 class OHLC:
-    """Daily bars, oldest first: `time` (ISO strings) and float64 `open`, `high`, `low`, `close` arrays."""
+    """Daily bars, oldest first: `time` (ISO strings) and float64 `open`, `high`, `low`, `close` arrays.
+
+    Optional forecasts `high_pred`, `low_pred` (both or neither): a forecast of each bar's high and low as
+    PRICES, in the unit of the OHLC columns, made before the bar (from bars up to the previous one only);
+    NaN in both marks a bar without a forecast.  Every bar is checked: prices finite and > 0,
+    `low <= open, close <= high`, each price within a factor `MAX_PRICE_RATIO` of the previous close, and
+    where a bar has forecasts, both finite, > 0, within that factor too, and `high_pred >= low_pred`.
+    A bad bar raises DataError naming the bar's index and time, the field and the value.
+    """
 
     time: tuple[str, ...]
     open: np.ndarray
@@ -265,27 +302,86 @@ class OHLC:
     low: np.ndarray
     close: np.ndarray
     symbol: str = ""
+    high_pred: np.ndarray | None = None
+    low_pred: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.time)
-        for name in ("open", "high", "low", "close"):
+        for name in (*_PRICES, *_PREDS):
+            if getattr(self, name) is None:
+                continue
             values = np.asarray(getattr(self, name), dtype=np.float64)
             object.__setattr__(self, name, values)
             if values.shape != (n,):
                 raise DataError(f"{name}: shape {values.shape}, expected ({n},) like time")
-            if not np.isfinite(values).all():
-                raise DataError(f"{name}: {int((~np.isfinite(values)).sum())} NaN or infinite value(s)")
-            if (values <= 0).any():
-                raise DataError(f"{name}: prices must be > 0; bar {int(np.argmax(values <= 0))} is not")
+        if (self.high_pred is None) != (self.low_pred is None):
+            given, absent = ("high_pred", "low_pred") if self.low_pred is None else ("low_pred", "high_pred")
+            raise DataError(f"{given}: given without {absent} (forecasts come in pairs: both or neither)")
         if n < 2:
             raise DataError(f"time: at least 2 bars are needed for one move, got {n}")
-        bad = self.high < self.low
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise DataError(f"high: below low on {int(bad.sum())} bar(s), first at {self.time[i]}")
+        try:
+            _check_bars(self)
+        except _BarError as exc:
+            raise _BarError(exc.index, exc.what, f"bar {exc.index} ({self.time[exc.index]}): {exc.what}") from None
 
     def __len__(self) -> int:
         return len(self.time)
+
+    @property
+    def has_forecasts(self) -> bool:
+        """Whether the bars carry their own `high_pred`/`low_pred` forecasts."""
+        return self.high_pred is not None
+
+
+def _first_bad(bad: np.ndarray, describe: Callable[[int], str], offset: int = 0) -> None:
+    """Raise `_BarError` for the first True in `bad` (bar `i + offset`), saying how many bars share the problem."""
+    if bad.any():
+        i = int(np.argmax(bad)) + offset
+        count = int(bad.sum())
+        raise _BarError(i, describe(i) + (f" ({count} bars like this)" if count > 1 else ""))
+
+
+def _check_bars(b: OHLC) -> None:
+    """The per-bar checks of `OHLC`, in order; raises `_BarError` for the first failure."""
+    fields = {name: getattr(b, name) for name in (*_PRICES, *_PREDS) if getattr(b, name) is not None}
+    for name in _PRICES:
+        v = fields[name]
+        _first_bad(~np.isfinite(v), lambda i, name=name, v=v: f"{name} is {v[i]}, expected a finite price")
+        _first_bad(v <= 0, lambda i, name=name, v=v: f"{name} is {v[i]}, expected a price > 0")
+    _first_bad(b.high < b.low, lambda i: f"high {b.high[i]} is below low {b.low[i]}")
+    for name in ("close", "open"):
+        v = fields[name]
+        _first_bad(
+            (v < b.low) | (v > b.high),
+            lambda i, name=name, v=v: f"{name} {v[i]} lies outside [low {b.low[i]}, high {b.high[i]}]",
+        )
+    if b.has_forecasts:
+        hp, lp = b.high_pred, b.low_pred
+        _first_bad(
+            np.isnan(hp) != np.isnan(lp),
+            lambda i: f"high_pred is {hp[i]} but low_pred is {lp[i]} (give both forecasts for a bar, or neither)",
+        )
+        given = ~np.isnan(hp)
+        for name in _PREDS:
+            v = fields[name]
+            _first_bad(
+                given & ~(np.isfinite(v) & (v > 0)),
+                lambda i, name=name, v=v: f"{name} is {v[i]}, expected a price > 0",
+            )
+        _first_bad(hp < lp, lambda i: f"high_pred {hp[i]} is below low_pred {lp[i]} (columns swapped?)")
+    prev = b.close[:-1]
+    for name, v in fields.items():
+        with np.errstate(invalid="ignore", over="ignore"):
+            ratio = v[1:] / prev
+        bad = (ratio > MAX_PRICE_RATIO) | (ratio < 1 / MAX_PRICE_RATIO)  # NaN (a bar without forecasts) passes
+        _first_bad(
+            bad,
+            lambda i, name=name, v=v, ratio=ratio: (
+                f"{name} {v[i]} is {ratio[i - 1]:.3g} times the previous close {b.close[i - 1]} "
+                f"(expected within a factor of {MAX_PRICE_RATIO:g}: a typo or a unit change?)"
+            ),
+            offset=1,
+        )
 
 
 def synthetic_ohlc(n_bars: int = 400, seed: int = 0, *, start_price: float = 100.0) -> OHLC:
@@ -329,79 +425,162 @@ def synthetic_ohlc(n_bars: int = 400, seed: int = 0, *, start_price: float = 100
 
 # --- real data ------------------------------------------------------------------------------
 
+#: The columns the loader reads (matched case-insensitively); others are ignored.
+_COLUMNS = ("date", "timestamp", *_PRICES, *_PREDS)
+_TIME_FORMATS = (
+    "expected an ISO 8601 date or time such as 2021-03-02 or 2021-03-02T16:00:00+00:00, or unix seconds; "
+    "day/month orders such as 02/03/2021 are ambiguous and not guessed"
+)
+
 
 def _parse_time(text: str) -> datetime:
-    text = text.strip()
+    """An ISO 8601 date/time (naive or with an offset; `Z` is UTC) or unix seconds (UTC); ValueError otherwise."""
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return datetime.fromisoformat(text)
     except ValueError:
-        return datetime.fromtimestamp(float(text))
+        pass
+    try:
+        return datetime.fromtimestamp(float(text), tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        raise ValueError(text) from None
+
+
+def _read_text(path: str) -> str:
+    """The file's text, decoded as UTF-8 (a leading byte-order mark is dropped); DataError for anything else."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    for bom, name in ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32")) + (
+        (codecs.BOM_UTF16_LE, "UTF-16"),
+        (codecs.BOM_UTF16_BE, "UTF-16"),
+    ):
+        if raw.startswith(bom):
+            raise DataError(f"{path}: not a UTF-8 text CSV (it starts with a {name} byte-order mark); save it as UTF-8")
+    nul = raw.find(b"\0")
+    if nul >= 0:
+        line = raw.count(b"\n", 0, nul) + 1
+        raise DataError(
+            f"{path}: line {line}: not a UTF-8 text CSV (a NUL byte at byte {nul}: a binary file, or UTF-16?)"
+        )
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise DataError(
+            f"{path}: line {line}: not a UTF-8 text CSV (byte {exc.start}: {exc.reason}); save it as UTF-8"
+        ) from None
 
 
 def load_ohlc_csv(path: str | os.PathLike[str]) -> OHLC:
-    """Read daily OHLC bars from a CSV file, sorted oldest first.
+    """Read daily OHLC bars from a UTF-8 CSV file (an Excel byte-order mark is fine), sorted oldest first.
 
-    Columns are matched case-insensitively: `date` or `timestamp`, `open`,
-    `high`, `low`, `close`; others are ignored.  A missing column or an
-    unparseable row raises DataError naming the column or the line.
+    Columns are matched case-insensitively: `date` or `timestamp` (ISO 8601 dates or times, or unix seconds;
+    never day/month guesses), `open`, `high`, `low`, `close`, and optionally the pair `high_pred`, `low_pred`:
+    your own forecast of each bar's high and low as prices in the unit of the OHLC columns, made before the
+    bar (see `OHLC`; a bar may leave both empty).  Other columns are ignored; blank lines are skipped.
+    Every error is a DataError that starts with the path and names the line, column and value where there
+    is one; the bars are checked as `OHLC` checks them.
     """
     path = os.fspath(path)
-    with open(path, newline="") as handle:
-        reader = csv.reader(handle)
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""))
+    try:
+        return _read_bars(path, reader)
+    except csv.Error as exc:
+        raise DataError(f"{path}: line {reader.line_num}: malformed CSV ({exc})") from None
+
+
+def _read_bars(path: str, reader: Iterator[list[str]]) -> OHLC:
+    """`load_ohlc_csv` after decoding: the header, the rows, the time order and the bar checks."""
+    header = next(reader, None)
+    if header is None:
+        raise DataError(f"{path}: empty file, no header row")
+    columns: dict[str, int] = {}
+    for i, cell in enumerate(header):
+        name = cell.strip().lower()
+        if name in _COLUMNS and name in columns:
+            raise DataError(f"{path}: line 1: column {name!r} appears twice (columns {columns[name] + 1} and {i + 1})")
+        columns.setdefault(name, i)
+    time_col = "date" if "date" in columns else "timestamp" if "timestamp" in columns else None
+    if time_col is None:
+        raise DataError(f"{path}: no 'date' or 'timestamp' column (header: {header})")
+    missing = [c for c in _PRICES if c not in columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing} (header: {header})")
+    if ("high_pred" in columns) != ("low_pred" in columns):
+        given, absent = ("high_pred", "low_pred") if "high_pred" in columns else ("low_pred", "high_pred")
+        raise DataError(f"{path}: a {given!r} column without {absent!r} (forecast columns come in pairs)")
+    used = [c for c in (*_PRICES, *_PREDS) if c in columns]
+    rows = []  # (time, time text, line, values in `used` order)
+    for row in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise DataError(f"{path}: line {line}: {len(row)} field(s), but the header has {len(header)}")
+        text = row[columns[time_col]].strip()
         try:
-            header = next(reader)
-        except StopIteration:
-            raise DataError(f"{path}: empty file, no header row") from None
-        columns = {name.strip().lower(): i for i, name in enumerate(header)}
-        time_col = "date" if "date" in columns else "timestamp" if "timestamp" in columns else None
-        if time_col is None:
-            raise DataError(f"{path}: no 'date' or 'timestamp' column (header: {header})")
-        missing = [c for c in ("open", "high", "low", "close") if c not in columns]
-        if missing:
-            raise DataError(f"{path}: missing column(s) {missing} (header: {header})")
-        rows = []
-        for line_no, row in enumerate(reader, start=2):
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            try:
-                stamp = _parse_time(row[columns[time_col]])
-                values = [float(row[columns[c]]) for c in ("open", "high", "low", "close")]
-            except (ValueError, IndexError, OverflowError, OSError) as exc:
-                raise DataError(f"{path}: line {line_no}: cannot parse row {row!r}: {exc}") from None
-            rows.append((stamp, row[columns[time_col]].strip(), values))
+            stamp = _parse_time(text)
+        except ValueError:
+            raise DataError(f"{path}: line {line}: {time_col}: {text!r} is not a time ({_TIME_FORMATS})") from None
+        values = [_parse_price(path, line, c, row[columns[c]]) for c in used]
+        rows.append((stamp, text, line, values))
     if not rows:
         raise DataError(f"{path}: no data rows")
-    try:
-        rows.sort(key=lambda r: r[0])
-    except TypeError:
-        raise DataError(f"{path}: {time_col}: mixes timezone-aware and naive times") from None
-    stamps = [r[0] for r in rows]
-    for a, b in zip(stamps, stamps[1:]):
-        if a == b:
-            raise DataError(f"{path}: {time_col}: duplicate time {a.isoformat()}")
-    values = np.array([r[2] for r in rows], dtype=np.float64)
-    symbol = os.path.splitext(os.path.basename(path))[0]
+    _sort_by_time(path, time_col, rows)
+    values = np.array([r[3] for r in rows], dtype=np.float64).reshape(len(rows), len(used))
     try:
         return OHLC(
             time=tuple(r[1] for r in rows),
-            open=values[:, 0],
-            high=values[:, 1],
-            low=values[:, 2],
-            close=values[:, 3],
-            symbol=symbol,
+            **{name: values[:, j] for j, name in enumerate(used)},
+            symbol=os.path.splitext(os.path.basename(path))[0],
         )
+    except _BarError as exc:
+        bar = rows[exc.index]
+        raise DataError(f"{path}: line {bar[2]} ({time_col} {bar[1]}): {exc.what}") from None
     except DataError as exc:
         raise DataError(f"{path}: {exc}") from None
 
 
+def _parse_price(path: str, line: int, column: str, cell: str) -> float:
+    """One price cell as a float; an empty forecast cell is NaN (no forecast for that bar)."""
+    text = cell.strip()
+    if not text:
+        if column in _PREDS:
+            return math.nan
+        raise DataError(f"{path}: line {line}: {column}: empty cell, expected a number")
+    try:
+        return float(text)
+    except ValueError:
+        raise DataError(f"{path}: line {line}: {column}: {text!r} is not a number") from None
+
+
+def _sort_by_time(path: str, time_col: str, rows: list[tuple[datetime, str, int, list[float]]]) -> None:
+    """Sort `rows` oldest first in place; DataError for mixed timezone awareness or a repeated time."""
+    try:
+        rows.sort(key=lambda r: r[0])
+    except TypeError:
+        aware = next(r for r in rows if r[0].tzinfo is not None)
+        naive = next(r for r in rows if r[0].tzinfo is None)
+        raise DataError(
+            f"{path}: {time_col}: line {aware[2]} ({aware[1]}) has a timezone but line {naive[2]} ({naive[1]}) "
+            "has none; give every time an offset or none"
+        ) from None
+    for a, b in zip(rows, rows[1:]):
+        if a[0] == b[0]:
+            first, second = sorted((a, b), key=lambda r: r[2])
+            raise DataError(
+                f"{path}: line {second[2]}: {time_col}: duplicate time {second[1]} (also on line {first[2]})"
+            )
+
+
 def bars_to_moves(bars: OHLC) -> dict[str, np.ndarray]:
-    """Moves relative to the previous close, one per bar after the first: `close`, `high`, `low`."""
+    """Moves relative to the previous close, one per bar after the first: `close`, `high`, `low`,
+    and `high_pred`, `low_pred` when the bars carry their own forecasts (NaN for a bar without them)."""
     prev = bars.close[:-1]
-    return {
-        "close": bars.close[1:] / prev - 1.0,
-        "high": bars.high[1:] / prev - 1.0,
-        "low": bars.low[1:] / prev - 1.0,
-    }
+    names = ("close", "high", "low", *(_PREDS if bars.has_forecasts else ()))
+    return {name: getattr(bars, name)[1:] / prev - 1.0 for name in names}
 
 
 def forecast_moves(moves: dict[str, np.ndarray], window: int = 20) -> dict[str, np.ndarray]:
@@ -428,6 +607,8 @@ def forecast_moves(moves: dict[str, np.ndarray], window: int = 20) -> dict[str, 
 
 def forecast_source(bars: OHLC, window: int = 20) -> str:
     """Which forecasts `backtest_windows(bars, window=window)` uses, in words (for `Workload.forecast`)."""
+    if bars.has_forecasts:
+        return "the CSV's own high_pred/low_pred columns"
     return f"built-in: mean of the past {window} days' high/low moves"
 
 
@@ -446,14 +627,18 @@ def backtest_windows(
 
     Simulation `k` drops the last `k+1` bars, forecasts the bars that remain
     from the past alone and scores the last `n_days` days.  Row `k` of the
-    batch is simulation `k`.
+    batch is simulation `k`.  Bars with their own forecasts (`bars.has_forecasts`,
+    the CSV's `high_pred`/`low_pred`) use those, each scored day its own bar's,
+    made before that bar; every scored bar needs them.  Otherwise `forecast_moves`
+    forecasts from the past `window` days.
     """
     for name, value in (("n_sims", n_sims), ("n_days", n_days)):
         if int(value) != value or value < 1:
             raise DataError(f"{name}: must be a positive integer, got {value!r}")
     device = check_device(device)
+    is_crypto = _check_flag("is_crypto", is_crypto)
     moves = bars_to_moves(bars)
-    preds = forecast_moves(moves, window)
+    preds = forecast_moves(moves, window) if not bars.has_forecasts else {}
     n_moves = len(moves["close"])
     # Simulation k keeps bars [0, T-k-1), i.e. moves [0, n_moves-k-1); it scores the last n_days.
     last = n_moves - 1 - np.arange(n_sims)  # exclusive end per simulation
@@ -465,5 +650,12 @@ def backtest_windows(
         )
     index = first[:, None] + np.arange(n_days)[None, :]
     arrays = {**moves, **preds}
+    unforecast = np.isnan(arrays["high_pred"][index])
+    if unforecast.any():
+        day = int(index[unforecast].min())  # moves index `day` is bar `day + 1`
+        raise DataError(
+            f"high_pred, low_pred: bar {day + 1} ({bars.time[day + 1]}) has no forecast, but the backtest scores "
+            f"bars {first.min() + 1} to {last.max()} ({bars.time[first.min() + 1]} to {bars.time[last.max()]})"
+        )
     tensors = {name: torch.as_tensor(arrays[name][index], dtype=dtype, device=device) for name in _FIELDS}
     return Problem(**tensors, is_crypto=is_crypto, trading_fee=trading_fee)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import random
+import re
 
 import numpy as np
 import pytest
@@ -281,28 +282,31 @@ def test_csv_missing_time_column(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "bad_row",
+    ("bad_row", "what"),
     [
-        ("2024-01-04", 11.5, 11.8, 10.8, "eleven"),
-        ("not a date", 11.5, 11.8, 10.8, 11.0),
-        ("2024-01-04", 11.5, 11.8),
-        ("2024-01-04", "", 11.8, 10.8, 11.0),
+        (("2024-01-04", 11.5, 11.8, 10.8, "eleven"), "close: 'eleven' is not a number"),
+        (("not a date", 11.5, 11.8, 10.8, 11.0), "date: 'not a date' is not a time (expected an ISO 8601"),
+        (("2024-01-04", 11.5, 11.8), "3 field(s), but the header has 5"),
+        (("2024-01-04", "", 11.8, 10.8, 11.0), "open: empty cell, expected a number"),
     ],
 )
-def test_csv_unparseable_row_names_line(tmp_path, bad_row):
-    """An unparseable row raises DataError naming its line (header is line 1)."""
+def test_csv_unparseable_row_names_line(tmp_path, bad_row, what):
+    """An unparseable row raises DataError starting with the path and naming its line (header is line 1)."""
     rows = list(BARS)
     rows[2] = bad_row  # file line 4
-    with pytest.raises(DataError, match="line 4: cannot parse row"):
-        load_ohlc_csv(write_csv(tmp_path / "U.csv", ["date", "open", "high", "low", "close"], rows))
+    path = write_csv(tmp_path / "U.csv", ["date", "open", "high", "low", "close"], rows)
+    with pytest.raises(DataError, match="^" + re.escape(f"{path}: line 4: {what}")):
+        load_ohlc_csv(path)
 
 
 def test_csv_high_below_low(tmp_path):
     """A bar whose high is below its low raises DataError naming high and the bar's time."""
     rows = list(BARS)
     rows[3] = ("2024-01-05", 11.0, 10.0, 10.1, 10.05)
-    with pytest.raises(DataError, match=r"high: below low on 1 bar\(s\), first at 2024-01-05"):
-        load_ohlc_csv(write_csv(tmp_path / "H.csv", ["date", "open", "high", "low", "close"], rows))
+    path = write_csv(tmp_path / "H.csv", ["date", "open", "high", "low", "close"], rows)
+    with pytest.raises(DataError) as info:
+        load_ohlc_csv(path)
+    assert str(info.value) == f"{path}: line 5 (date 2024-01-05): high 10.0 is below low 10.1"
 
 
 def test_csv_other_errors(tmp_path):
@@ -313,11 +317,11 @@ def test_csv_other_errors(tmp_path):
         load_ohlc_csv(empty)
     with pytest.raises(DataError, match="no data rows"):
         load_ohlc_csv(write_csv(tmp_path / "O.csv", ["date", "open", "high", "low", "close"], []))
-    with pytest.raises(DataError, match="duplicate time"):
+    with pytest.raises(DataError, match=r"line 7: date: duplicate time 2024-01-03 \(also on line 3\)$"):
         load_ohlc_csv(write_csv(tmp_path / "D.csv", ["date", "open", "high", "low", "close"], BARS + [BARS[1]]))
     rows = list(BARS)
     rows[1] = ("2024-01-03", 10.5, 12.0, 0.0, 11.5)
-    with pytest.raises(DataError, match="low: prices must be > 0"):
+    with pytest.raises(DataError, match=r"line 3 \(date 2024-01-03\): low is 0.0, expected a price > 0$"):
         load_ohlc_csv(write_csv(tmp_path / "Z.csv", ["date", "open", "high", "low", "close"], rows))
     with pytest.raises(DataError, match="at least 2 bars"):
         load_ohlc_csv(write_csv(tmp_path / "One.csv", ["date", "open", "high", "low", "close"], BARS[:1]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -264,9 +265,9 @@ def test_backtest_real_crypto_csv(data_dir):
 
 
 def test_backtest_missing_csv(tmp_path):
-    """A path that does not exist raises FileNotFoundError naming the path."""
+    """A path that does not exist raises DataError starting with the path."""
     missing = tmp_path / "nope.csv"
-    with pytest.raises(FileNotFoundError, match="nope.csv"):
+    with pytest.raises(DataError, match=f"^{re.escape(str(missing))}: cannot read the file"):
         backtest(str(missing))
 
 
