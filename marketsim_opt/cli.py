@@ -15,12 +15,22 @@ import sys
 from collections.abc import Sequence
 
 from . import workloads
-from .comparison import BACKTEST_METHODS, DEFAULT_BUDGETS, parse_budget, run_trials, to_markdown, trials_for, write_csv
-from .data import DataError
-from .files import atomic_write
+from .comparison import (
+    BACKTEST_METHODS,
+    DEFAULT_BUDGETS,
+    csv_header,
+    parse_budget,
+    run_trials,
+    to_markdown,
+    trials_for,
+    write_csv,
+)
+from .files import WriteError, atomic_write, check_output_dir, check_output_file
+from .instrument import on_evaluations
 from .optimizers import METHODS
-from .optimizers.api import check_method
+from .optimizers.api import check_method, default_budget
 from .quality import regret_bp
+from .reports.extras import NEEDS, MissingExtraError, ToolError, require_extra
 from .reports.report import BACKTEST_BUDGETS, REPORT_BUDGETS
 
 
@@ -30,18 +40,49 @@ def _workload(name: str, csv_path: str | None, crypto: bool, device: str) -> wor
     return workloads.backtest(csv_path, is_crypto=crypto, device=device)
 
 
+def _describe(workload: workloads.Workload) -> str:
+    """`name: S simulation(s) x N days, forecasts: ...`, the workload as the CLI's headers name it."""
+    p, forecast = workload.problem, getattr(workload, "forecast", None)
+    return f"{workload.name}: {p.n_sims} simulation(s) x {p.n_days} days, forecasts: {forecast}"
+
+
+def _expected_evaluations(workload: workloads.Workload, method: str, budget: int | None) -> int | None:
+    """Roughly how many candidates `run` scores (budget x simulations x policies per strategy); None for exact."""
+    if method == "exact":
+        return None
+    policies = 2 if workload.close_at_eod is None else 1
+    per_strategy = [budget or default_budget(s) for s in workloads.STRATEGIES]
+    return sum(per_strategy) * workload.problem.n_sims * policies
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """Both optimizations of one workload with one method; one line each."""
+    """Both optimizations of one workload with one method; one line each, a progress bar on stderr meanwhile."""
+    from tqdm.auto import tqdm
+
     check_method(args.method)
-    workload = _workload(args.workload, args.csv, args.crypto, args.device)
     budget = None if args.budget is None else parse_budget(args.budget)
-    print(
-        f"{workload.name}: {workload.problem.n_sims} simulation(s) x {workload.problem.n_days} days, "
-        f"method {args.method}, device {args.device}"
-    )
+    workload = _workload(args.workload, args.csv, args.crypto, args.device)
+    print(f"{_describe(workload)}; method {args.method}, device {args.device}", flush=True)
     total_time = total_nfev = total_syncs = 0
-    for strategy in workloads.STRATEGIES:
-        result = workloads.run(workload, strategy, method=args.method, budget=budget, seed=args.seed)
+    bar = tqdm(
+        total=_expected_evaluations(workload, args.method, budget),
+        unit="eval",
+        disable=args.no_progress,
+        dynamic_ncols=True,
+        leave=False,
+    )
+
+    def scored(n: int) -> None:
+        if bar.total is not None and bar.n + n > bar.total:
+            bar.total = bar.n + n  # methods may score a few more than their budget (DIRECT finishes a round)
+        bar.update(n)
+
+    with bar, on_evaluations(scored):
+        results = []
+        for strategy in workloads.STRATEGIES:
+            bar.set_description(strategy)
+            results.append(workloads.run(workload, strategy, method=args.method, budget=budget, seed=args.seed))
+    for strategy, result in zip(workloads.STRATEGIES, results):
         regret = regret_bp(result)
         total_time += result.wall_time
         nfev = int(sum(result.nfev) if result.batched else result.nfev)
@@ -62,36 +103,56 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     """Method x budget table on the profile workload and, when asked, a backtest."""
     budgets = [parse_budget(b) for b in args.budgets.split(",")]
+    for method in args.methods or ():
+        check_method(method)
     loaded = {"profile": workloads.profile(device=args.device)}
     trials = trials_for("profile", args.methods or METHODS, budgets)
     if args.csv is not None or args.backtest:
         backtest = workloads.backtest(args.csv, is_crypto=args.crypto, device=args.device)
         loaded[backtest.name] = backtest
         trials += trials_for(backtest.name, args.methods or BACKTEST_METHODS, budgets)
+    for workload in loaded.values():
+        print(_describe(workload), file=sys.stderr)
     rows = run_trials(trials, loaded, seed=args.seed, progress=not args.no_progress)
     table = to_markdown(rows)
     print(table, end="")
     if args.out:
-        atomic_write(args.out, lambda fh: fh.write(table))
+        atomic_write(args.out, lambda fh: fh.write(table), first_line=_MARKDOWN_HEAD, force=args.force)
     if args.csv_out:
-        write_csv(rows, args.csv_out)
+        write_csv(rows, args.csv_out, force=args.force)
     return 0
 
 
+#: The first line of `compare --out` (an existing file starting otherwise is not replaced without --force).
+_MARKDOWN_HEAD = to_markdown([]).splitlines()[0]
+
+
 def _out_dir(args: argparse.Namespace) -> str:
-    if args.out:
+    """The output folder of a folder-writing command: `--out`, or its default under `reports/`."""
+    if args.out is not None:
         return args.out
-    return f"reports/{args.command}-{args.workload}-{args.method.replace(':', '-')}"
+    if args.command in ("profile", "memory"):
+        return f"reports/{args.command}-{args.workload}-{args.method.replace(':', '-')}"
+    return f"reports/{args.command}"
 
 
 def _run_view(args: argparse.Namespace, write, doing: str, files: str) -> int:
     """Shared body of `profile` and `memory`: `write(workload, out, ...)` returns a summary with `to_text()`."""
     check_method(args.method)
-    workload = _workload(args.workload, args.csv, args.crypto, args.device)
     budget = None if args.budget is None else parse_budget(args.budget)
+    workload = _workload(args.workload, args.csv, args.crypto, args.device)
     out = _out_dir(args)
+    print(f"{_describe(workload)}", flush=True)
     print(f"{doing.format(workload=workload.name, method=args.method)} ...", flush=True)
-    summary = write(workload, out, method=args.method, budget=budget, seed=args.seed, progress=not args.no_progress)
+    summary = write(
+        workload,
+        out,
+        method=args.method,
+        budget=budget,
+        seed=args.seed,
+        progress=not args.no_progress,
+        force=args.force,
+    )
     print(summary.to_text())
     print(f"wrote {out}/: {files}")
     return 0
@@ -122,7 +183,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     for method in args.methods or ():
         check_method(method)
     backtest = workloads.backtest(args.csv, is_crypto=args.crypto, device=args.device)
-    out = args.out or "reports/report"
+    print(_describe(backtest), file=sys.stderr)
+    out = _out_dir(args)
     rows, _ = write_report(
         out,
         budgets=budgets,
@@ -131,6 +193,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         backtest=backtest,
         seed=args.seed,
         progress=not args.no_progress,
+        force=args.force,
     )
     print(to_markdown(rows), end="")
     print(f"wrote {out}/: index.html, tradeoff.png/.svg/.csv/.md, kernel-scaling.png/.svg/.csv")
@@ -143,7 +206,7 @@ def cmd_targets(args: argparse.Namespace) -> int:
 
     from .reports.targets import measure_targets, to_markdown, write_targets
 
-    out = args.out or "reports/targets"
+    out = _out_dir(args)
     steps = 7 if args.large else 6
     started = []  # labels of the steps begun so far; each new one completes the previous
     with tqdm(total=steps, unit="step", disable=args.no_progress, dynamic_ncols=True) as bar:
@@ -158,9 +221,12 @@ def cmd_targets(args: argparse.Namespace) -> int:
         if started:
             bar.update(1)  # the last step
     print(to_markdown(targets), end="")
-    write_targets(out, targets)
+    write_targets(out, targets, force=args.force)
     print(f"wrote {out}/: targets.md, targets.json")
     return 0
+
+
+_FORCE_HELP = "replace an existing output that is not an earlier output of this command"
 
 
 def _budgets_text(budgets) -> str:
@@ -171,13 +237,48 @@ def _methods(text: str) -> list[str]:
     return [m.strip() for m in text.split(",") if m.strip()]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors: `marketsim-opt run: bad input: argument --workload: ...`."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: bad input: {message} (see {self.prog} --help)\n")
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """ValueError (or MissingExtraError) for options that do not apply, bad outputs or missing tools.
+
+    Runs right after parsing, before any workload is loaded or any optimization runs.
+    """
+    workload = getattr(args, "workload", None)
+    if workload == "profile":
+        for flag, given in (("--csv", args.csv is not None), ("--crypto", args.crypto)):
+            if given:
+                raise ValueError(f"{flag} applies to --workload backtest; the profile workload is synthetic")
+    if getattr(args, "method", None) == "exact" and args.budget is not None:
+        raise ValueError("--budget does not apply to --method exact (it solves the problem exactly, no budget)")
+    if args.command == "compare":
+        if args.crypto and args.csv is None and not args.backtest:
+            raise ValueError("--crypto applies to the backtest: add --csv FILE or --backtest")
+        if args.out and args.csv_out:
+            if check_output_file(args.out, what="--out") == check_output_file(args.csv_out, what="--csv-out"):
+                raise ValueError(f"--out and --csv-out name the same file ({args.out!r}); name two files")
+        if args.out:
+            check_output_file(args.out, first_line=_MARKDOWN_HEAD, force=args.force, what="--out")
+        if args.csv_out:
+            check_output_file(args.csv_out, first_line=csv_header(), force=args.force, what="--csv-out")
+    if args.command in NEEDS:
+        require_extra(NEEDS[args.command], f"marketsim-opt {args.command}")
+    if args.command in ("profile", "memory", "report", "targets"):
+        check_output_dir(_out_dir(args), args.command, force=args.force, what="--out")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="marketsim-opt", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="marketsim-opt", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--csv", metavar="PATH", help="an OHLC CSV for the backtest workload")
-        p.add_argument("--crypto", action="store_true", help="the CSV is crypto (fee 0.0015, no shorts)")
+        p.add_argument("--crypto", action="store_true", help="the backtest's series is crypto (fee 0.0015, no shorts)")
         p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
         p.add_argument("--seed", type=int, default=0, help="optimizer seed (default: 0)")
 
@@ -185,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workload", choices=("profile", "backtest"), default="profile")
     run.add_argument("--method", default="direct", help=f"one of {', '.join(METHODS)} (default: direct)")
     run.add_argument("--budget", help="candidates per optimization, or 'default' (500 entry/exit, 240 always-on)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
     common(run)
     run.set_defaults(func=cmd_run)
 
@@ -199,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", metavar="FILE.md", help="also write the markdown table here")
     compare.add_argument("--csv-out", metavar="FILE.csv", help="also write the rows as CSV here")
     compare.add_argument("--no-progress", action="store_true", help="no progress bar")
+    compare.add_argument("--force", action="store_true", help=_FORCE_HELP)
     common(compare)
     compare.set_defaults(func=cmd_compare)
 
@@ -212,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--budget", help="candidates per optimization, or 'default'")
         p.add_argument("--out", metavar="DIR", help="output folder (default: reports/<command>-<workload>-<method>)")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        p.add_argument("--force", action="store_true", help=_FORCE_HELP)
         common(p)
         p.set_defaults(func=func)
 
@@ -223,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--out", metavar="DIR", default=None, help="output folder (default: reports/report)")
     report.add_argument("--no-progress", action="store_true", help="no progress bars")
+    report.add_argument("--force", action="store_true", help=_FORCE_HELP)
     common(report)
     report.set_defaults(func=cmd_report)
 
@@ -231,25 +336,33 @@ def build_parser() -> argparse.ArgumentParser:
     targets.add_argument("--large", action="store_true", help="also time exact at N = 20000 (about 1.5 min)")
     targets.add_argument("--out", metavar="DIR", default=None, help="output folder (default: reports/targets)")
     targets.add_argument("--no-progress", action="store_true", help="no progress bar")
+    targets.add_argument("--force", action="store_true", help=_FORCE_HELP)
     targets.set_defaults(func=cmd_targets)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; 0 ok, 2 bad input or environment (one line on stderr), 130 on Ctrl-C."""
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2), already printed
+        return exc.code if isinstance(exc.code, int) else 2
+    name = f"marketsim-opt {args.command}"
+    try:
+        check_args(args)
         return args.func(args)
-    except (ValueError, OSError) as exc:  # bad input: DataError and friends name the field
-        kind = "bad input" if isinstance(exc, (ValueError, DataError)) else "cannot read"
-        print(f"marketsim-opt {args.command}: {kind}: {exc}", file=sys.stderr)
-        return 2
-    except RuntimeError as exc:  # a missing optional tool (tuna, memray, matplotlib) or its failure
-        print(f"marketsim-opt {args.command}: {exc}", file=sys.stderr)
-        return 2
+    except (MissingExtraError, ToolError, WriteError) as exc:  # their messages say what and how to fix it
+        print(f"{name}: {exc}", file=sys.stderr)
+    except ValueError as exc:  # bad input: DataError and friends name the field
+        print(f"{name}: bad input: {exc}", file=sys.stderr)
+    except OSError as exc:  # writes raise WriteError, so this is a file we read
+        where = f" {exc.filename}" if exc.filename is not None else ""
+        print(f"{name}: cannot read{where}: {exc.strerror or exc}", file=sys.stderr)
     except KeyboardInterrupt:
-        print(f"marketsim-opt {args.command}: interrupted; no output was written", file=sys.stderr)
+        print(f"{name}: interrupted; no output was written", file=sys.stderr)
         return 130
+    return 2
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ __all__ = [
     "run_trials",
     "to_markdown",
     "write_csv",
+    "csv_header",
 ]
 
 #: Budgets every method (but `exact`) runs at by default: 100 (MARKETSIM_FAST_OPTIMIZE) and the historic default.
@@ -182,10 +183,18 @@ def _bp(value: float) -> str:
     return "0" if abs(value) < 1e-6 else f"{value:.3g}"
 
 
-def write_csv(rows: Sequence[Row], path: str | os.PathLike[str]) -> None:
-    """Write `rows` as CSV, atomically (a partial file never appears at `path`)."""
+def csv_header() -> str:
+    """The first line `write_csv` writes (the `Row` field names)."""
+    return ",".join(f.name for f in fields(Row))
+
+
+def write_csv(rows: Sequence[Row], path: str | os.PathLike[str], *, force: bool = False) -> None:
+    """Write `rows` as CSV, atomically (a partial file never appears at `path`).
+
+    An existing file is only replaced when it starts with the same header (an earlier output), or with `force`.
+    """
     names = [f.name for f in fields(Row)]
-    atomic_write(path, lambda fh: _write_rows(fh, names, rows))
+    atomic_write(path, lambda fh: _write_rows(fh, names, rows), first_line=csv_header(), force=force)
 
 
 def _write_rows(fh, names: list[str], rows: Sequence[Row]) -> None:

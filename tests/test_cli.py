@@ -7,14 +7,16 @@ import sys
 
 import pytest
 
+from marketsim_opt import workloads
 from marketsim_opt.cli import main
 
 
 def test_run_profile_exact(capsys):
     """`run --method exact` prints both strategies with ~0 regret and the exact host syncs."""
-    assert main(["run", "--method", "exact"]) == 0
+    assert main(["run", "--method", "exact", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("profile: 1 simulation(s) x 200 days, method exact, device cpu\n")
+    header = f"profile: 1 simulation(s) x 200 days, forecasts: {workloads.profile().forecast}; method exact, device cpu"
+    assert out.splitlines()[0] == header
     entry = next(line for line in out.splitlines() if line.strip().startswith("entry_exit"))
     always = next(line for line in out.splitlines() if line.strip().startswith("always_on"))
     assert entry.endswith("3 host syncs")  # problem check, positions check, one read-back
@@ -24,14 +26,14 @@ def test_run_profile_exact(capsys):
 
 def test_run_direct_budget(capsys):
     """`run --budget 100` runs DIRECT at 100 candidates: one read-back per evaluation."""
-    assert main(["run", "--budget", "100"]) == 0
+    assert main(["run", "--budget", "100", "--no-progress"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "111 evaluations, 113 host syncs" in lines[1]
 
 
 def test_run_backtest_sums_simulations(capsys):
     """`run --workload backtest` reports totals over the 70 simulations."""
-    assert main(["run", "--workload", "backtest", "--method", "grid", "--budget", "100"]) == 0
+    assert main(["run", "--workload", "backtest", "--method", "grid", "--budget", "100", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("backtest:SYNTH0: 70 simulation(s) x 6 days")
     assert "14000 evaluations" in out
@@ -85,7 +87,7 @@ def test_compare_with_csv_adds_backtest(tmp_path, capsys):
         (["run", "--method", "simplex"], "bad input: method: unknown method 'simplex'"),
         (["run", "--budget", "-5"], "bad input: budget: must be positive, got -5"),
         (["compare", "--budgets", "x", "--no-progress"], "bad input: budget: expected a positive integer"),
-        (["run", "--workload", "backtest", "--csv", "/nonexistent/X.csv"], "cannot read"),
+        (["run", "--workload", "backtest", "--csv", "/nonexistent/X.csv"], "/nonexistent/X.csv: cannot read"),
     ],
 )
 def test_errors_are_one_line_and_exit_2(argv, message, capsys):
@@ -97,9 +99,12 @@ def test_errors_are_one_line_and_exit_2(argv, message, capsys):
 
 
 def test_module_entry_point():
-    """`python -m marketsim_opt --help` lists both commands."""
+    """`python -m marketsim_opt --help` lists every command; a usage error there is one line and exit 2."""
     out = subprocess.run([sys.executable, "-m", "marketsim_opt", "--help"], capture_output=True, text=True, check=True)
-    assert "run" in out.stdout and "compare" in out.stdout
+    assert "{run,compare,profile,memory,report,targets}" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "marketsim_opt", "run", "--nope"], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr == "marketsim-opt: bad input: unrecognized arguments: --nope (see marketsim-opt --help)\n"
 
 
 def test_import_is_light():

@@ -16,8 +16,9 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..files import atomic_dir
+from ..files import atomic_dir, check_output_dir
 from ..workloads import Workload, run_all
+from .extras import NEEDS, ToolError, require_extra
 from .progress import pass_bar
 
 __all__ = ["MemorySummary", "memory_workload"]
@@ -48,14 +49,6 @@ class MemorySummary:
         return "\n".join(lines)
 
 
-def _import_memray():
-    try:
-        import memray
-    except ImportError as exc:
-        raise RuntimeError("the memory command needs memray: pip install 'marketsim-opt[report]'") from exc
-    return memray
-
-
 def memory_workload(
     workload: Workload,
     out_dir: str | Path,
@@ -64,12 +57,20 @@ def memory_workload(
     budget: int | None = None,
     seed: int = 0,
     progress: bool = False,
+    force: bool = False,
 ) -> MemorySummary:
-    """Run both optimizations of `workload` under memray; write the capture, flame graph and summary."""
-    memray = _import_memray()
+    """Run both optimizations of `workload` under memray; write the capture, flame graph and summary.
+
+    `out_dir` and memray are checked before the run (`files.check_output_dir`; `force` replaces a folder
+    that is not an earlier `memory` output).
+    """
+    require_extra(NEEDS["memory"], "the memory command")
+    check_output_dir(out_dir, "memory", force=force)
+    import memray
+
     passes = pass_bar(("warm-up", "tracked"), progress)
     kw = dict(method=method, budget=budget, seed=seed, on_strategy=passes.step)
-    with passes, atomic_dir(out_dir) as tmp:
+    with passes, atomic_dir(out_dir, command="memory", force=force) as tmp:
         run_all(workload, **kw)  # warm-up: one-time allocations (lazy imports, caches) stay out of the capture
         capture = tmp / "memray.bin"
         with memray.Tracker(capture):
@@ -92,7 +93,7 @@ def memory_workload(
         cmd = [sys.executable, "-m", "memray", "flamegraph", "--output", str(tmp / "flamegraph.html"), str(capture)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise RuntimeError(f"memray flamegraph failed: {proc.stderr.strip() or proc.stdout.strip()}")
+            raise ToolError(f"memray flamegraph failed: {proc.stderr.strip() or proc.stdout.strip()}")
         (tmp / "summary.txt").write_text(summary.to_text() + "\n")
         (tmp / "summary.json").write_text(json.dumps(asdict(summary), indent=1) + "\n")
     return summary

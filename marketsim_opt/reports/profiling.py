@@ -11,7 +11,6 @@ Writes into one output folder (replaced whole, never left half-written):
 from __future__ import annotations
 
 import cProfile
-import importlib.util
 import json
 import pstats
 import re
@@ -21,9 +20,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..files import atomic_dir
+from ..files import atomic_dir, check_output_dir
 from ..instrument import READBACK_METHODS, count_syncs
 from ..workloads import Workload, run_all
+from .extras import NEEDS, ToolError, require_extra
 from .progress import pass_bar
 
 __all__ = ["ProfileSummary", "profile_workload", "time_shares"]
@@ -113,12 +113,18 @@ def profile_workload(
     seed: int = 0,
     icicle: bool = True,
     progress: bool = False,
+    force: bool = False,
 ) -> ProfileSummary:
     """Profile both optimizations of `workload` with `method`; write the outputs into `out_dir` (replaced whole).
 
     The workload runs three times: once to warm up (first-call costs stay out of the figures), once under
     `count_syncs` without the profiler (wall time, evaluations, host syncs) and once under cProfile.
+    `out_dir` and tuna (for `icicle`) are checked before the first run (`force` replaces a folder that is not
+    an earlier `profile` output).
     """
+    if icicle:
+        require_extra(NEEDS["profile"], "the icicle view")
+    check_output_dir(out_dir, "profile", force=force)
     passes = pass_bar(("warm-up", "timed", "profiled"), progress)
     kw = dict(method=method, budget=budget, seed=seed, on_strategy=passes.step)
     with passes:
@@ -147,7 +153,7 @@ def profile_workload(
         evaluations=counter.evaluations,
         syncs=counter.syncs,
     )
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, command="profile", force=force) as tmp:
         prof = tmp / "profile.prof"
         stats.dump_stats(prof)
         (tmp / "summary.txt").write_text(summary.to_text() + "\n")
@@ -164,10 +170,9 @@ def write_icicle(prof: Path, out_dir: Path) -> Path:
     tuna titles the page with the path it was given, so it runs in the `.prof`'s folder and is given the
     file name (not the temporary folder's path).
     """
-    if importlib.util.find_spec("tuna") is None:
-        raise RuntimeError("the icicle view needs tuna: pip install 'marketsim-opt[report]'")
+    require_extra(NEEDS["profile"], "the icicle view")
     cmd = [sys.executable, "-m", "tuna", prof.name, "--outdir", str(out_dir.resolve()), "--no-browser"]
     proc = subprocess.run(cmd, cwd=prof.parent, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"tuna failed: {proc.stderr.strip() or proc.stdout.strip()}")
+        raise ToolError(f"tuna failed: {proc.stderr.strip() or proc.stdout.strip()}")
     return out_dir / "index.html"

@@ -22,8 +22,9 @@ import torch
 
 from .. import workloads
 from ..comparison import BACKTEST_METHODS, Row, run_trials, to_markdown, trials_for, write_csv
-from ..files import atomic_dir
+from ..files import atomic_dir, check_output_dir
 from ..optimizers import METHODS
+from .extras import NEEDS, require_extra
 from .kernel_scaling import BATCH, ScalingPoint, measure_kernel_scaling, plot_kernel_scaling
 from .tradeoff import panels, pareto_front, plot_tradeoff
 
@@ -47,9 +48,17 @@ def write_report(
     scaling_sizes: Sequence[int] = workloads.SCALING_SIZES,
     seed: int = 0,
     progress: bool = True,
+    force: bool = False,
 ) -> tuple[list[Row], list[ScalingPoint]]:
-    """Run the comparison and the scaling measurement; write every output into `out_dir` (replaced whole)."""
+    """Run the comparison and the scaling measurement; write every output into `out_dir` (replaced whole).
+
+    matplotlib and `out_dir` are checked before the runs (`force` replaces a folder that is not an earlier
+    `report` output).
+    """
     from tqdm.auto import tqdm
+
+    require_extra(NEEDS["report"], "the report")
+    check_output_dir(out_dir, "report", force=force)
 
     started = time.time()
     backtest = backtest if backtest is not None else workloads.backtest()
@@ -65,7 +74,7 @@ def write_report(
 
     with steps:
         points = measure_kernel_scaling(scaling_sizes, on_step=step)
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, command="report", force=force) as tmp:
         plot_tradeoff(rows, [tmp / "tradeoff.png", tmp / "tradeoff.svg"], title="Regret against time per optimization")
         write_csv(rows, tmp / "tradeoff.csv")
         (tmp / "tradeoff.md").write_text(to_markdown(rows))

@@ -205,9 +205,9 @@ def to_markdown(targets: list[Target]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_targets(out: str, targets: list[Target]) -> None:
-    """`targets.md` and `targets.json` in folder `out`, written whole or not at all."""
-    with atomic_dir(out) as tmp:
+def write_targets(out: str, targets: list[Target], *, force: bool = False) -> None:
+    """`targets.md` and `targets.json` in folder `out`, written whole or not at all (`files.atomic_dir`)."""
+    with atomic_dir(out, command="targets", force=force) as tmp:
         (tmp / "targets.md").write_text(to_markdown(targets))
         rows = [{**dataclasses.asdict(t), "goal": t.goal, "met": t.met} for t in targets]
         (tmp / "targets.json").write_text(json.dumps(rows, indent=2) + "\n")

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from marketsim_opt import workloads
+from marketsim_opt.files import MARKER
 from marketsim_opt.reports.memory import TOP_SITES, memory_workload
 
 memray = pytest.importorskip("memray", reason="the memory command needs memray (the report extra)")
@@ -15,7 +16,13 @@ memray = pytest.importorskip("memray", reason="the memory command needs memray (
 def test_memory_workload_writes_flamegraph_and_peak(tmp_path):
     out = tmp_path / "mem"
     summary = memory_workload(workloads.profile(), out, method="grid", budget=500)
-    assert sorted(p.name for p in out.iterdir()) == ["flamegraph.html", "memray.bin", "summary.json", "summary.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        MARKER,
+        "flamegraph.html",
+        "memray.bin",
+        "summary.json",
+        "summary.txt",
+    ]
     assert summary.peak_bytes == memray.FileReader(out / "memray.bin").metadata.peak_memory
     # grid scores its candidates as [K, N] float32 tensors: at least one 500 x 200 x 4-byte temporary is live
     assert summary.peak_bytes >= 500 * 200 * 4

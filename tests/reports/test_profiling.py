@@ -11,8 +11,11 @@ import pytest
 import torch
 
 from marketsim_opt import workloads
+from marketsim_opt.files import MARKER, OutputError, atomic_dir
+from marketsim_opt.instrument import READBACK_METHODS
 from marketsim_opt.kernel import profit_per_day
-from marketsim_opt.reports import profiling
+from marketsim_opt.reports import extras, profiling
+from marketsim_opt.reports.extras import MissingExtraError
 
 
 def test_time_shares_counts_nested_kernel_calls_once():
@@ -46,9 +49,29 @@ def test_profile_workload_counts_and_outputs(tmp_path):
     assert summary.syncs == expected_syncs
     assert summary.budget == "25"
     assert summary.kernel_s > 0 and summary.readback_s > 0 and summary.other_s > 0
-    assert summary.kernel_s + summary.readback_s + summary.other_s == pytest.approx(summary.profiled_s)
-    assert sorted(p.name for p in out.iterdir()) == ["icicle", "profile.prof", "summary.json", "summary.txt"]
-    assert pstats.Stats(str(out / "profile.prof")).total_calls > 0
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "icicle", "profile.prof", "summary.json", "summary.txt"]
+    stats = pstats.Stats(str(out / "profile.prof"))
+    assert stats.total_calls > 0
+    assert summary.profiled_s == pytest.approx(stats.total_tt)
+    # The shares recomputed from the .prof file another way: kernel time is the time of the calls that enter
+    # kernel.py from outside it (time_shares subtracts the calls made from inside instead); read-back time is
+    # that of the torch methods named as cProfile names them.
+    entering = sum(
+        timing[3]
+        for (file, _line, _name), (*_, callers) in stats.stats.items()
+        if file.endswith("marketsim_opt/kernel.py")
+        for (caller_file, _l, _n), timing in callers.items()
+        if not caller_file.endswith("marketsim_opt/kernel.py")
+    )
+    assert summary.kernel_s == pytest.approx(entering, rel=1e-6)
+    readback_names = {f"<method '{m}' of 'torch._C.TensorBase' objects>" for m in READBACK_METHODS}
+    readback_names |= {f"TensorBase.{m}" for m in READBACK_METHODS}
+    readbacks = sum(
+        ct
+        for (_file, _line, name), (_cc, _nc, _tt, ct, _callers) in stats.stats.items()
+        if name in readback_names or name.split(" at 0x")[0].removeprefix("<function ") in readback_names
+    )
+    assert summary.readback_s == pytest.approx(readbacks, rel=1e-6)
     page = (out / "icicle" / "index.html").read_text()
     assert page.count("<script") >= 1
     assert "profile.prof" in page and ".tmp" not in page  # titled by the file, not the temporary folder
@@ -65,8 +88,8 @@ def test_profile_workload_counts_and_outputs(tmp_path):
 
 def test_failed_icicle_leaves_previous_output(tmp_path, monkeypatch):
     out = tmp_path / "prof"
-    out.mkdir()
-    (out / "summary.txt").write_text("previous")
+    with atomic_dir(out, command="profile") as tmp:
+        (tmp / "summary.txt").write_text("previous")
 
     def boom(prof, out_dir):
         raise RuntimeError("planted")
@@ -74,5 +97,26 @@ def test_failed_icicle_leaves_previous_output(tmp_path, monkeypatch):
     monkeypatch.setattr(profiling, "write_icicle", boom)
     with pytest.raises(RuntimeError, match="planted"):
         profiling.profile_workload(workloads.profile(), out, method="exact")
-    assert [p.name for p in out.iterdir()] == ["summary.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "summary.txt"]
     assert (out / "summary.txt").read_text() == "previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["prof"]  # no temporary folder left behind
+
+
+def test_profile_refuses_a_foreign_folder_before_running(tmp_path, monkeypatch):
+    """A folder that is not an earlier profile output is refused before the workload runs."""
+    out = tmp_path / "prof"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    monkeypatch.setattr(profiling, "run_all", lambda *a, **k: pytest.fail("the workload ran"))
+    with pytest.raises(OutputError, match="pass --force"):
+        profiling.profile_workload(workloads.profile(), out, method="exact")
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_missing_tuna_is_reported_before_running(tmp_path, monkeypatch):
+    """Without tuna, the icicle view's install hint comes before any run, and names this checkout's command."""
+    monkeypatch.setattr(extras.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(profiling, "run_all", lambda *a, **k: pytest.fail("the workload ran"))
+    with pytest.raises(MissingExtraError, match=r"needs tuna .*pip install -c constraints\.txt -e '\.\[report\]'"):
+        profiling.profile_workload(workloads.profile(), tmp_path / "p", method="exact")
+    assert list(tmp_path.iterdir()) == []

@@ -6,6 +6,7 @@ import csv
 
 import pytest
 
+from marketsim_opt.files import MARKER
 from marketsim_opt.reports.report import write_report
 
 pytest.importorskip("matplotlib", reason="the report needs matplotlib (the report extra)")
@@ -27,6 +28,7 @@ def test_write_report_outputs(tmp_path):
     assert all(r.regret_bp_mean >= -1e-6 for r in rows)
     assert [(p.mode, p.n_days) for p in points] == [("sequential", 6), ("batched", 6)]
     assert sorted(p.name for p in out.iterdir()) == [
+        MARKER,
         "index.html",
         "kernel-scaling.csv",
         "kernel-scaling.png",

@@ -9,6 +9,7 @@ import pytest
 from marketsim_opt.cli import main
 from marketsim_opt.reports import targets
 from marketsim_opt.reports.targets import Target, measure_targets, to_markdown, write_targets
+from marketsim_opt.strategies import entry_exit_objective
 
 
 def _target(value, limit, at_least):
@@ -74,7 +75,40 @@ def test_measure_targets_rows(monkeypatch):
     syncs = next(t for t in rows if t.key == "backtest_syncs")
     assert syncs.value == 1 and syncs.met  # the whole 280-problem backtest: one read-back
     assert all(t.value > 0 for t in rows if t.unit != "syncs")
-    assert targets.BATCH == 4096
+    batched = [t for t in rows if t.key.startswith("batched_")]
+    assert len(batched) == 2 and all(f"K = {targets.BATCH}:" in t.what for t in batched)  # the batch it timed
+
+
+def test_batched_target_times_batch_candidates_per_call(monkeypatch):
+    """The per-candidate cost divides one batched call's time by BATCH, and that call scores BATCH candidates."""
+    monkeypatch.setattr(targets, "BATCH", 64)
+    calls = []
+
+    class Counting:
+        def __init__(self, objective):
+            self.objective = objective
+
+        def __call__(self, h, l):
+            return self.objective(h, l)
+
+        def batch(self, h, l, compiled=False):
+            calls.append((h.shape, l.shape))
+            return self.objective.batch(h, l)
+
+    monkeypatch.setattr(targets, "entry_exit_objective", lambda problem: Counting(entry_exit_objective(problem)))
+    monkeypatch.setattr(targets.compiled, "warm_up", lambda objective, batch: 0.0)
+    monkeypatch.setattr(targets.compiled, "fallback_reason", lambda: "")
+    for skipped in ("run_all", "run_stacked", "run"):  # the other targets are not under test here
+        monkeypatch.setattr(targets.workloads, skipped, lambda *a, **k: _FakeResult())
+    best_time = targets._best_time
+    monkeypatch.setattr(targets, "_best_time", lambda fn, repeats: max(best_time(fn, repeats), 1e-9))  # no 0 / 0
+    rows = {t.key: t for t in measure_targets(repeats=1)}
+    assert calls and all(shapes == ((64,), (64,)) for shapes in calls)
+    assert "K = 64:" in rows["batched_vs_sequential"].what
+
+
+class _FakeResult:
+    syncs = 1
 
 
 @pytest.mark.parametrize("no_progress", [True, False])
