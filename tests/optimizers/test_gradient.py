@@ -21,11 +21,6 @@ PLANS = {1: (1, 0), 2: (1, 0), 3: (1, 1), 10: (1, 4), 25: (1, 12), 100: (1, 49),
 PLANS[500] = (6, 41)
 
 
-def test_steps_constant():
-    """The plans below assume the module's 40 steps per start."""
-    assert STEPS == 40
-
-
 @pytest.mark.parametrize(("budget", "starts_steps"), sorted(PLANS.items()))
 def test_plan_follows_the_documented_rule_and_nfev_never_exceeds_the_budget(budget, starts_steps):
     """nfev = starts x (2 steps + 1): a forward and a backward pass per step, one true-kernel score per start."""
@@ -111,7 +106,8 @@ def test_profit_is_the_true_kernel_at_the_point(strategy, close_at_eod):
     assert bounds[0][0] <= res.h <= bounds[0][1] and bounds[1][0] <= res.l <= bounds[1][1]
     objective = res.objective.with_policy(res.close_at_eod)
     at = objective.batch(torch.tensor([res.h], dtype=problem.dtype), torch.tensor([res.l], dtype=problem.dtype))
-    assert res.profit == at.item()
+    # float32 sums over a [M, N] batch and a [1, N] one need not round alike on every CPU: a tolerance
+    assert res.profit == pytest.approx(at.item(), rel=1e-6, abs=1e-7)
 
     batch, _ = batch_of(25, [6, 7, 8, 9])
     many = solve(batch, strategy, method="gradient", budget=200, bounds=bounds, close_at_eod=close_at_eod)
@@ -120,7 +116,7 @@ def test_profit_is_the_true_kernel_at_the_point(strategy, close_at_eod):
         legs = tuple(leg[s] for leg in many.objective.legs)
         one = type(many.objective)(row, legs, bool(many.close_at_eod[s]))
         at = one.batch(torch.tensor([many.h[s]], dtype=row.dtype), torch.tensor([many.l[s]], dtype=row.dtype))
-        assert many.profit[s] == at.item()
+        assert many.profit[s] == pytest.approx(at.item(), rel=1e-6, abs=1e-7)
 
 
 def test_answers_stay_inside_bounds_that_float32_rounds_outward():
@@ -146,13 +142,18 @@ def test_regret_is_never_negative(strategy, close_at_eod):
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_batched_gradient_equals_per_row_calls(strategy):
-    """Every simulation starts from the same points, so each batched field equals the unbatched call on that row."""
+    """Every simulation starts from the same points, so each batched field matches the unbatched call on that row.
+
+    Not bitwise: the surrogate's float32 sums over days round differently in a [S, M, N] batch and an [M, N]
+    one on some CPUs (AVX-512 against AVX2), and the ascent carries that into the last bits of (h, l).
+    """
     batch, rows = batch_of(10, [21, 22, 23])
     res = solve(batch, strategy, method="gradient", budget=170, close_at_eod=None, seed=2)
     for s, row in enumerate(rows):
         one = solve(row, strategy, method="gradient", budget=170, close_at_eod=None, seed=2)
-        got = (res.h[s], res.l[s], res.profit[s], res.close_at_eod[s], res.nfev[s])
-        assert got == (one.h, one.l, one.profit, one.close_at_eod, one.nfev)
+        assert (res.close_at_eod[s], res.nfev[s]) == (one.close_at_eod, one.nfev)
+        assert (res.h[s], res.l[s]) == pytest.approx((one.h, one.l), abs=1e-6)
+        assert res.profit[s] == pytest.approx(one.profit, rel=1e-5, abs=1e-6)
 
 
 def test_seed_reaches_the_rotated_starts_only():
@@ -169,6 +170,7 @@ def test_seed_reaches_the_rotated_starts_only():
     assert f32.dtype == torch.float32 and f32.shape == (4, 2) and torch.equal(f32, a[:4].float())
     problem = synthetic_problem(60, seed=11)
     runs = [solve(problem, "entry_exit", method="gradient", budget=500, seed=s) for s in (0, 0, 1)]
+    # bitwise: the same computation twice in one process (same shapes, same kernels), not two machines
     assert (runs[0].h, runs[0].l, runs[0].profit) == (runs[1].h, runs[1].l, runs[1].profit)
     assert runs[2].nfev == runs[0].nfev
 
