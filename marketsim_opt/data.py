@@ -291,8 +291,9 @@ class OHLC:
     Optional forecasts `high_pred`, `low_pred` (both or neither): a forecast of each bar's high and low as
     PRICES, in the unit of the OHLC columns, made before the bar (from bars up to the previous one only);
     NaN in both marks a bar without a forecast.  Every bar is checked: prices finite and > 0,
-    `low <= open, close <= high`, each price within a factor `MAX_PRICE_RATIO` of the previous close, and
-    where a bar has forecasts, both finite, > 0, within that factor too, and `high_pred >= low_pred`.
+    `low <= open, close <= high`, each price within a factor `MAX_PRICE_RATIO` of the previous close (the
+    first bar: of its own close), and where a bar has forecasts, both finite, > 0, within that factor too,
+    and `high_pred >= low_pred`.
     A bad bar raises DataError naming the bar's index and time, the field and the value.
     """
 
@@ -333,10 +334,10 @@ class OHLC:
         return self.high_pred is not None
 
 
-def _first_bad(bad: np.ndarray, describe: Callable[[int], str], offset: int = 0) -> None:
-    """Raise `_BarError` for the first True in `bad` (bar `i + offset`), saying how many bars share the problem."""
+def _first_bad(bad: np.ndarray, describe: Callable[[int], str]) -> None:
+    """Raise `_BarError` for the first True in `bad` (bar `i`), saying how many bars share the problem."""
     if bad.any():
-        i = int(np.argmax(bad)) + offset
+        i = int(np.argmax(bad))
         count = int(bad.sum())
         raise _BarError(i, describe(i) + (f" ({count} bars like this)" if count > 1 else ""))
 
@@ -369,18 +370,17 @@ def _check_bars(b: OHLC) -> None:
                 lambda i, name=name, v=v: f"{name} is {v[i]}, expected a price > 0",
             )
         _first_bad(hp < lp, lambda i: f"high_pred {hp[i]} is below low_pred {lp[i]} (columns swapped?)")
-    prev = b.close[:-1]
+    ref = np.concatenate([b.close[:1], b.close[:-1]])  # each bar's previous close; the first bar's own
     for name, v in fields.items():
         with np.errstate(invalid="ignore", over="ignore"):
-            ratio = v[1:] / prev
+            ratio = v / ref
         bad = (ratio > MAX_PRICE_RATIO) | (ratio < 1 / MAX_PRICE_RATIO)  # NaN (a bar without forecasts) passes
         _first_bad(
             bad,
             lambda i, name=name, v=v, ratio=ratio: (
-                f"{name} {v[i]} is {ratio[i - 1]:.3g} times the previous close {b.close[i - 1]} "
+                f"{name} {v[i]} is {ratio[i]:.3g} times {'the previous' if i else 'its own'} close {ref[i]} "
                 f"(expected within a factor of {MAX_PRICE_RATIO:g}: a typo or a unit change?)"
             ),
-            offset=1,
         )
 
 

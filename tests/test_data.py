@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import random
 import re
@@ -20,6 +21,7 @@ from marketsim_opt.data import (
     bars_to_moves,
     check_device,
     forecast_moves,
+    forecast_source,
     load_ohlc_csv,
     synthetic_ohlc,
     synthetic_problem,
@@ -657,3 +659,270 @@ def test_problem_to_without_device_keeps_it():
     """`Problem.to(dtype=...)` alone needs no device check and keeps the device."""
     p = Problem(**valid_tensors()).to(dtype=torch.float64)
     assert p.device == torch.device("cpu") and p.dtype == torch.float64
+
+
+# --- issue 15: silently wrong or misleading before ------------------------------------------------
+
+HEADER = ["date", "open", "high", "low", "close"]
+
+
+def price_columns(bars: OHLC) -> tuple:
+    """time, open, high, low, close as Python sequences (the HEADER columns)."""
+    return bars.time, bars.open.tolist(), bars.high.tolist(), bars.low.tolist(), bars.close.tolist()
+
+
+def ohlc_rows(bars: OHLC) -> list[tuple]:
+    """The bars as CSV rows under HEADER, with exact float reprs."""
+    return [(t, repr(o), repr(h), repr(lo), repr(c)) for t, o, h, lo, c in zip(*price_columns(bars))]
+
+
+def test_csv_close_above_high_on_29_bars(tmp_path):
+    """A CSV whose close lies above the high on 29 bars is rejected, naming the file, first line, date and count."""
+    rows = [list(r) for r in ohlc_rows(synthetic_ohlc(300, 3))]
+    for r in rows[10:300:10]:  # 29 bars, the first on file line 12
+        r[4] = repr(float(r[2]) * 1.001)
+    path = write_csv(tmp_path / "above.csv", HEADER, rows)
+    with pytest.raises(DataError) as info:
+        load_ohlc_csv(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: line 12 (date {rows[10][0]}): close {rows[10][4]} lies outside [low ")
+    assert message.endswith("(29 bars like this)")
+
+
+@pytest.mark.parametrize(("field", "col", "factor"), [("close", 4, 0.99), ("open", 1, 1.01), ("open", 1, 0.99)])
+def test_csv_open_or_close_outside_low_high(tmp_path, field, col, factor):
+    """Open and close must lie within [low, high]; the error names the line, date and field."""
+    rows = [list(r) for r in ohlc_rows(synthetic_ohlc(20, 4))]
+    bound = 3 if factor < 1 else 2  # below the low or above the high
+    rows[5][col] = repr(float(rows[5][bound]) * factor)
+    path = write_csv(tmp_path / "out.csv", HEADER, rows)
+    with pytest.raises(DataError, match="^" + re.escape(f"{path}: line 7 (date {rows[5][0]}): {field} ")):
+        load_ohlc_csv(path)
+
+
+def test_ohlc_built_directly_checks_close_and_open():
+    """An OHLC built in code gets the same per-bar checks, naming the bar's index and time."""
+    bars = synthetic_ohlc(10, 5)
+    high = bars.high.copy()
+    high[4] = bars.close[4] * 0.999
+    with pytest.raises(DataError, match=rf"^bar 4 \({bars.time[4]}\): close .* lies outside \[low .*, high .*\]$"):
+        OHLC(bars.time, bars.open, high, bars.low, bars.close)
+
+
+def test_real_files_have_open_and_close_within_low_high(real_csv):
+    """The real samples satisfy the checks the loader now makes (so it still loads them all)."""
+    bars = load_ohlc_csv(real_csv)
+    for name in ("open", "close"):
+        values = getattr(bars, name)
+        assert ((bars.low <= values) & (values <= bars.high)).all(), name
+
+
+def test_csv_utf8_bom_loads(tmp_path):
+    """An Excel export (UTF-8 with a byte-order mark) loads like the same file without one."""
+    plain = write_csv(tmp_path / "plain.csv", HEADER, BARS)
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(codecs.BOM_UTF8 + plain.read_bytes())
+    a, b = load_ohlc_csv(plain), load_ohlc_csv(bom)
+    assert a.time == b.time
+    for name in ("open", "high", "low", "close"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+@pytest.mark.parametrize(
+    ("encode", "what"),
+    [
+        (lambda text: text.encode("utf-16"), "(it starts with a UTF-16 byte-order mark)"),
+        (lambda text: text.encode("utf-16-le"), "line 1: not a UTF-8 text CSV (a NUL byte at byte 1"),
+        (lambda text: text.encode("utf-32"), "(it starts with a UTF-32 byte-order mark)"),
+        (lambda text: text.replace("date", "dätum").encode("latin-1"), "line 1: not a UTF-8 text CSV (byte 1: "),
+        (lambda text: bytes(range(256)), "line 1: not a UTF-8 text CSV (a NUL byte at byte 0"),
+        (lambda text: text.encode()[:40] + b"\xff\xfe" + text.encode()[40:], "line 2: not a UTF-8 text CSV (byte 40"),
+    ],
+    ids=["utf-16", "utf-16-le", "utf-32", "latin-1", "binary", "bad-byte-line-2"],
+)
+def test_csv_not_utf8_names_the_file(tmp_path, encode, what):
+    """Binary, UTF-16/32 and other non-UTF-8 files raise DataError starting with the path (was: no file named)."""
+    path = tmp_path / "enc.csv"
+    path.write_bytes(encode(write_csv(tmp_path / "src.csv", HEADER, BARS).read_text()))
+    with pytest.raises(DataError) as info:
+        load_ohlc_csv(path)
+    assert str(info.value).startswith(f"{path}: ")
+    assert what in str(info.value)
+
+
+@pytest.mark.parametrize("stamp", ["02/03/2021", "2021/03/02", "March 2, 2021", "2021-13-01", "nan", "inf"])
+def test_csv_non_iso_date_says_which_formats(tmp_path, stamp):
+    """A non-ISO date names the line, column and value and the accepted formats (was: 'could not convert')."""
+    rows = list(BARS)
+    rows[1] = (stamp,) + rows[1][1:]
+    path = write_csv(tmp_path / "dmy.csv", HEADER, rows)
+    with pytest.raises(DataError) as info:
+        load_ohlc_csv(path)
+    assert str(info.value).startswith(f"{path}: line 3: date: {stamp!r} is not a time (expected an ISO 8601 date")
+    assert "unix seconds" in str(info.value) and "not guessed" in str(info.value)
+
+
+def test_csv_unix_seconds_are_utc(tmp_path):
+    """Unix-second timestamps load in time order, whatever the machine's timezone (they are read as UTC)."""
+    base = 1704153600  # 2024-01-02T00:00:00Z
+    rows = [(str(base + 86400 * i),) + r[1:] for i, r in enumerate(BARS)]
+    random.Random(1).shuffle(rows)
+    bars = load_ohlc_csv(write_csv(tmp_path / "unix.csv", ["timestamp", "open", "high", "low", "close"], rows))
+    assert bars.time == tuple(str(base + 86400 * i) for i in range(len(BARS)))
+    np.testing.assert_array_equal(bars.close, [r[4] for r in BARS])
+
+
+@pytest.mark.parametrize(
+    ("cells", "what"),
+    [
+        ((1e-300,) * 4, "open 1e-300 is 8.7e-302 times the previous close 11.5"),
+        ((1e300,) * 4, "open 1e+300 is 8.7e+298 times the previous close 11.5"),
+        ((11.5, 11.8, 10.8, 1e-300), "close 1e-300 lies outside [low 10.8, high 11.8]"),
+        ((11.5, 1e300, 10.8, 11.0), "high 1e+300 is 8.7e+298 times the previous close 11.5"),
+    ],
+)
+def test_csv_extreme_prices_name_the_line(tmp_path, cells, what):
+    """A price of 1e-300 or 1e300 is rejected at its line and date (was: 'NaN or infinite value(s)', no file)."""
+    rows = list(BARS)
+    rows[2] = (rows[2][0], *cells)
+    path = write_csv(tmp_path / "tiny.csv", HEADER, rows)
+    with pytest.raises(DataError, match="^" + re.escape(f"{path}: line 4 (date 2024-01-04): {what}")):
+        load_ohlc_csv(path)
+
+
+def test_csv_extreme_first_bar_is_checked_against_its_own_close(tmp_path):
+    """The first bar has no previous close: its prices are held to its own close."""
+    rows = list(BARS)
+    rows[0] = (rows[0][0], 10.0, 1e12, 9.5, 10.5)
+    path = write_csv(tmp_path / "first.csv", HEADER, rows)
+    with pytest.raises(DataError, match=re.escape(f"{path}: line 2 (date 2024-01-02): high 1000000000000.0 is ")):
+        load_ohlc_csv(path)
+
+
+def test_csv_header_problems(tmp_path):
+    """A duplicated column, a lone forecast column and mixed timezones name the file and what is wrong."""
+    dup = write_csv(tmp_path / "dup.csv", ["date", "open", "high", "low", "close", "Close"], [r + (1,) for r in BARS])
+    with pytest.raises(DataError, match=re.escape(f"{dup}: line 1: column 'close' appears twice (columns 5 and 6)")):
+        load_ohlc_csv(dup)
+    lone = write_csv(tmp_path / "lone.csv", [*HEADER, "high_pred"], [r + (12,) for r in BARS])
+    with pytest.raises(DataError, match=re.escape(f"{lone}: a 'high_pred' column without 'low_pred'")):
+        load_ohlc_csv(lone)
+    rows = list(BARS)
+    rows[3] = ("2024-01-05T00:00:00+00:00",) + rows[3][1:]
+    mixed = write_csv(tmp_path / "tz.csv", HEADER, rows)
+    with pytest.raises(DataError, match=re.escape(f"{mixed}: date: line 5 (2024-01-05T00:00:00+00:00) has a time")):
+        load_ohlc_csv(mixed)
+
+
+def test_csv_cannot_read(tmp_path):
+    """A missing path or a folder is a DataError starting with the path, not an OSError."""
+    with pytest.raises(DataError, match="^" + re.escape(f"{tmp_path / 'nope.csv'}: cannot read the file (No such")):
+        load_ohlc_csv(tmp_path / "nope.csv")
+    with pytest.raises(DataError, match="^" + re.escape(f"{tmp_path}: cannot read the file")):
+        load_ohlc_csv(tmp_path)
+
+
+@pytest.mark.parametrize("flag", ["no", "yes", 1, 0, None, 1.0, torch.tensor(True)])
+def test_is_crypto_must_be_a_bool(flag):
+    """`is_crypto='no'` (and 1, None, a tensor) is refused naming the field (was: 'no' treated as crypto)."""
+    with pytest.raises(DataError, match=r"^is_crypto: expected True or False, got "):
+        Problem(**valid_tensors(), is_crypto=flag)
+    with pytest.raises(DataError, match=r"^is_crypto: expected True or False, got "):
+        backtest_windows(synthetic_ohlc(60), n_sims=3, is_crypto=flag)
+
+
+def test_is_crypto_accepts_numpy_bool():
+    """numpy booleans count as booleans and come back as Python bools."""
+    p = Problem(**valid_tensors(), is_crypto=np.bool_(True))
+    assert p.is_crypto is True and p.trading_fee == CRYPTO_FEE
+    assert backtest_windows(synthetic_ohlc(60), n_sims=3, is_crypto=np.False_).is_crypto is False
+
+
+# --- a CSV's own forecasts ---------------------------------------------------------------------------
+
+
+def with_forecasts(bars: OHLC, seed: int = 0) -> OHLC:
+    """`bars` with forecast prices: a noisy guess of each bar's high and low; none for the first bar."""
+    rng = np.random.default_rng(seed)
+    high_pred = bars.close * (1 + np.abs(rng.normal(0, 0.01, len(bars))))
+    low_pred = bars.close * (1 - np.abs(rng.normal(0, 0.01, len(bars))))
+    high_pred[0] = low_pred[0] = np.nan
+    return OHLC(bars.time, bars.open, bars.high, bars.low, bars.close, "OWN", high_pred=high_pred, low_pred=low_pred)
+
+
+def write_with_forecasts(path, bars: OHLC):
+    cols = price_columns(bars) + (bars.high_pred.tolist(), bars.low_pred.tolist())
+    rows = [tuple("" if isinstance(x, float) and np.isnan(x) else x for x in row) for row in zip(*cols)]
+    return write_csv(path, [*HEADER, "High_Pred", "low_pred"], rows)
+
+
+def test_csv_forecast_columns_are_used(tmp_path):
+    """A CSV's high_pred/low_pred (prices) become moves on the previous close and replace the built-in forecaster."""
+    bars = with_forecasts(synthetic_ohlc(120, 6))
+    loaded = load_ohlc_csv(write_with_forecasts(tmp_path / "own.csv", bars))
+    assert loaded.has_forecasts and forecast_source(loaded) == "the CSV's own high_pred/low_pred columns"
+    np.testing.assert_array_equal(loaded.high_pred, bars.high_pred)
+    problem = backtest_windows(loaded, n_sims=5, n_days=4, dtype=torch.float64)
+    builtin = backtest_windows(truncated(loaded, len(loaded)), n_sims=5, n_days=4, dtype=torch.float64)
+    assert builtin.high_pred.shape == problem.high_pred.shape
+    assert not torch.allclose(problem.high_pred, builtin.high_pred)  # the columns were not ignored
+    for k in range(5):
+        last = len(bars) - 1 - k  # simulation k keeps bars [0, last): its scored bars are last-4 .. last-1
+        scored = np.arange(last - 4, last)
+        for name in ("high_pred", "low_pred"):
+            want = getattr(bars, name)[scored] / bars.close[scored - 1] - 1
+            np.testing.assert_allclose(getattr(problem, name)[k].numpy(), want, rtol=1e-15, atol=0)
+        np.testing.assert_array_equal(problem.close[k].numpy(), builtin.close[k].numpy())
+
+
+def test_own_forecasts_have_no_look_ahead():
+    """Changing bar j's forecast changes only the rows that score bar j (each day uses its own bar's forecast)."""
+    bars = with_forecasts(synthetic_ohlc(100, 7))
+    base = backtest_windows(bars, n_sims=8, n_days=3, dtype=torch.float64)
+    j = len(bars) - 4  # scored by simulations 0, 1 and 2 (simulation k scores bars T-k-4 .. T-k-2)
+    high_pred = bars.high_pred.copy()
+    high_pred[j] *= 1.01
+    changed = OHLC(bars.time, bars.open, bars.high, bars.low, bars.close, high_pred=high_pred, low_pred=bars.low_pred)
+    moved = backtest_windows(changed, n_sims=8, n_days=3, dtype=torch.float64)
+    rows = (moved.high_pred != base.high_pred).any(dim=1).nonzero().flatten().tolist()
+    assert rows == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("edit", "what"),
+    [
+        (lambda hp, lp: hp.__setitem__(5, np.nan), "high_pred is nan but low_pred is "),
+        (lambda hp, lp: hp.__setitem__(5, lp[5] * 0.9), "high_pred .* is below low_pred .* \\(columns swapped\\?\\)"),
+        (lambda hp, lp: lp.__setitem__(5, -1.0), "low_pred is -1.0, expected a price > 0"),
+        (lambda hp, lp: hp.__setitem__(5, np.inf), "high_pred is inf, expected a price > 0"),
+    ],
+    ids=["one-missing", "swapped", "negative", "infinite"],
+)
+def test_bad_forecasts_name_the_bar(edit, what):
+    """Forecast cells are checked per bar: both or neither, finite, > 0, high_pred >= low_pred."""
+    bars = with_forecasts(synthetic_ohlc(30, 8))
+    hp, lp = bars.high_pred.copy(), bars.low_pred.copy()
+    edit(hp, lp)
+    with pytest.raises(DataError, match=rf"^bar 5 \({bars.time[5]}\): {what}"):
+        OHLC(bars.time, bars.open, bars.high, bars.low, bars.close, high_pred=hp, low_pred=lp)
+
+
+def test_forecast_missing_on_a_scored_bar():
+    """A bar the backtest scores without a forecast is an error naming that bar; earlier gaps are fine."""
+    bars = with_forecasts(synthetic_ohlc(40, 9))
+    hp, lp = bars.high_pred.copy(), bars.low_pred.copy()
+    hp[1:10] = lp[1:10] = np.nan  # a warm-up with no forecasts: not scored by 5 x 3 windows
+    hp[-3] = lp[-3] = np.nan
+    gappy = OHLC(bars.time, bars.open, bars.high, bars.low, bars.close, high_pred=hp, low_pred=lp)
+    with pytest.raises(DataError, match=rf"^high_pred, low_pred: bar 37 \({bars.time[37]}\) has no forecast"):
+        backtest_windows(gappy, n_sims=5, n_days=3)
+    hp[-3], lp[-3] = bars.high_pred[-3], bars.low_pred[-3]
+    ok = OHLC(bars.time, bars.open, bars.high, bars.low, bars.close, high_pred=hp, low_pred=lp)
+    assert torch.isfinite(backtest_windows(ok, n_sims=5, n_days=3).high_pred).all()
+
+
+def test_ohlc_forecasts_come_in_pairs():
+    """An OHLC with only one forecast array is refused, naming both."""
+    bars = synthetic_ohlc(10, 1)
+    with pytest.raises(DataError, match=r"^high_pred: given without low_pred \(forecasts come in pairs"):
+        OHLC(bars.time, bars.open, bars.high, bars.low, bars.close, high_pred=bars.high)
