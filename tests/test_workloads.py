@@ -366,3 +366,40 @@ def test_workloads_check_the_device(make):
     """`--device cuda` on a CPU-only torch is a DataError naming `device`, not torch's AssertionError."""
     with pytest.raises(DataError, match=r"^device: 'cuda' requested"):
         make(device="cuda")
+
+
+def test_backtest_uses_the_csv_forecast_columns(tmp_path):
+    """A CSV with high_pred/low_pred runs on them, and the workload says so (was: silently the built-in forecaster)."""
+    bars = synthetic_ohlc(120, 3)
+    rng = np.random.default_rng(0)
+    high_pred = bars.close * (1 + np.abs(rng.normal(0, 0.01, len(bars))))
+    low_pred = bars.close * (1 - np.abs(rng.normal(0, 0.01, len(bars))))
+    columns = (bars.open, bars.high, bars.low, bars.close, high_pred, low_pred)
+    lines = ["Date,Open,High,Low,Close,high_pred,low_pred"] + [
+        ",".join([t, *map(repr, row)]) for t, *row in zip(bars.time, *(c.tolist() for c in columns))
+    ]
+    path = tmp_path / "own.csv"
+    path.write_text("\n".join(lines) + "\n")
+    w = backtest(str(path), dtype=torch.float64)
+    assert w.forecast == "the CSV's own high_pred/low_pred columns"
+    last = len(bars) - 1  # simulation 0 scores bars last-6 .. last-1
+    scored = np.arange(last - 6, last)
+    want = high_pred[scored] / bars.close[scored - 1] - 1
+    np.testing.assert_allclose(w.problem.high_pred[0].numpy(), want, rtol=1e-15, atol=0)
+    plain = backtest(str(write_plain(tmp_path / "plain.csv", lines)), dtype=torch.float64)
+    assert plain.forecast.startswith("built-in")
+    torch.testing.assert_close(plain.problem.close, w.problem.close, rtol=0, atol=0)
+    assert not torch.allclose(plain.problem.high_pred, w.problem.high_pred)
+
+
+def write_plain(path, lines):
+    """The same CSV without its two forecast columns."""
+    path.write_text("\n".join(",".join(line.split(",")[:5]) for line in lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("flag", ["no", 1, None])
+def test_backtest_is_crypto_must_be_a_bool(flag):
+    """`backtest(is_crypto='no')` is an error naming the field, not a crypto run."""
+    with pytest.raises(DataError, match=r"^is_crypto: expected True or False"):
+        backtest(is_crypto=flag)
