@@ -1,8 +1,8 @@
 """Counting objective evaluations and host syncs inside a region.
 
 A *host sync* is a device-to-host read-back: `.item()`, `float(t)`, `int(t)`,
-`bool(t)`, `t.__index__()`, `.tolist()`, `.cpu()`, `.numpy()` (and `np.asarray(t)`,
-which goes through `.numpy()`).  On CPU these calls are counted by wrapping the
+`complex(t)`, `bool(t)`, `t.__index__()`, `.tolist()`, `.cpu()`, `.numpy()` (and
+`np.asarray(t)`, which goes through `.numpy()`).  On CPU these calls are counted by wrapping the
 torch.Tensor methods while a region is open; a call made inside another counted
 call (`np.asarray` -> `.numpy()`) counts once.  On CUDA the region also turns on
 `torch.cuda.set_sync_debug_mode("warn")` and counts the synchronizations torch
@@ -32,6 +32,7 @@ READBACK_METHODS = (
     "item",
     "__float__",
     "__int__",
+    "__complex__",
     "__bool__",
     "__index__",
     "tolist",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import operator
 
 import numpy as np
@@ -45,6 +46,7 @@ READBACK_CALLS = [
     ("item", lambda t: t.item()),
     ("__float__", lambda t: float(t)),
     ("__int__", lambda t: int(t)),
+    ("__complex__", lambda t: complex(t)),
     ("__bool__", lambda t: bool(t)),
     ("__bool__", lambda t: 1 if t else 0),  # a Python `if` on a tensor
     ("__index__", lambda t: operator.index(t.long())),
@@ -56,9 +58,36 @@ READBACK_CALLS = [
 ]
 
 
-def test_readback_methods_names():
-    """The instrumented methods are exactly the documented read-backs."""
-    assert READBACK_METHODS == ("item", "__float__", "__int__", "__bool__", "__index__", "tolist", "cpu", "numpy")
+def test_every_listed_method_is_exercised():
+    """Each instrumented method has a call in READBACK_CALLS (so test_each_readback_kind_counts_once covers it)."""
+    assert sorted({method for method, _ in READBACK_CALLS}) == sorted(READBACK_METHODS)
+
+
+# Other ways a caller reads a tensor back: each must reach an instrumented method exactly once.
+# complex(t) did not before issue 15 (torch's __complex__ was not instrumented).
+INDIRECT_READBACKS = {
+    "complex": lambda t: complex(t),
+    "__array__": lambda t: t.__array__(),
+    "format": lambda t: format(t, ".2f"),
+    "in": lambda t: 1.0 in t,
+    "math.floor": lambda t: math.floor(t),
+    "np.float64": lambda t: np.float64(t),
+    "hex": lambda t: hex(t.long()),
+    "range": lambda t: range(t.long()),
+    "bytes": lambda t: bytes(t.numpy()),
+    "list index": lambda t: [0, 1, 2][t.long()],
+    "np.asarray": lambda t: np.asarray(t),
+}
+
+
+@pytest.mark.parametrize("call", INDIRECT_READBACKS.values(), ids=INDIRECT_READBACKS.keys())
+def test_indirect_readbacks_count_once(call):
+    """Reading a tensor back through Python or numpy protocols counts exactly one sync (none goes unseen)."""
+    t = torch.tensor(1.0)
+    with count_syncs(cuda=False) as counter:
+        call(t)
+    assert counter.readbacks == 1, counter.by_method
+    assert sum(counter.by_method.values()) == 1
 
 
 def test_sync_counter_defaults_and_syncs_property():
