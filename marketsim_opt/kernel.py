@@ -47,6 +47,8 @@ def check_kernel_inputs(**tensors: Tensor) -> None:
             raise ValueError(
                 f"{name}: on device {t.device}, but {first_name} is on {first.device}; move all inputs to one device"
             )
+    if first is not None and first.is_meta:
+        raise ValueError(f"{first_name}: on the meta device, which holds no values; expected a CPU or CUDA tensor")
     shapes = {name: tuple(t.shape) for name, t in tensors.items()}
     try:
         torch.broadcast_shapes(*shapes.values())
@@ -55,7 +57,7 @@ def check_kernel_inputs(**tensors: Tensor) -> None:
 
 
 def check_fee(trading_fee: float) -> float:
-    """The fee as a Python float; ValueError unless it is a finite real number >= 0 (a fraction of the price).
+    """The fee as a Python float; ValueError unless it is a real number in [0, 1) (a fraction of the price).
 
     Any real number is accepted (`int`, `float`, numpy's integer and float scalars); a bool, a string, a
     tensor or an array is not (a tensor fee would need a device read-back).
@@ -65,6 +67,8 @@ def check_fee(trading_fee: float) -> float:
     fee = float(trading_fee)
     if not math.isfinite(fee) or fee < 0:
         raise ValueError(f"trading_fee: must be finite and >= 0, got {trading_fee!r}")
+    if fee >= 1:  # a fee of the whole price or more is a unit mistake (percent, basis points), not a fee
+        raise ValueError(f"trading_fee: must be below 1 (a fraction of the price: 0.0005 is 5 bp), got {trading_fee!r}")
     return fee
 
 

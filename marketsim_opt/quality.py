@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .data import Problem
 from .optimizers.result import OptimizeResult
 from .strategies import Objective
 
@@ -61,17 +62,38 @@ def _same_problem(a, b) -> bool:
     )
 
 
+def _check_optimum(optimum, n_sims: int) -> np.ndarray:
+    """`optimum` as float64 `[S]`; ValueError naming it unless it is S finite numbers (a scalar when S = 1)."""
+    want = "a finite number" if n_sims == 1 else f"{n_sims} finite numbers, one per simulation"
+    if isinstance(optimum, torch.Tensor):
+        optimum = optimum.detach().cpu()
+    try:
+        values = np.atleast_1d(np.asarray(optimum, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise ValueError(f"optimum: expected {want} (from exact_optimum), got {optimum!r}") from None
+    if values.shape != (n_sims,) or not np.isfinite(values).all():
+        raise ValueError(f"optimum: expected {want} (from exact_optimum), got {optimum!r}")
+    return values
+
+
 def regret_bp(result: OptimizeResult, problem=None, *, optimum: np.ndarray | None = None):
     """`(exact optimum - float64 profit at result's (h, l)) * 1e4`, per simulation; a float when unbatched.
 
     `problem`, when given, must be the problem the result was computed on.
     `optimum` (from `exact_optimum`) skips recomputing the exact solution.
     """
+    if not isinstance(result, OptimizeResult):
+        raise ValueError(
+            f"result: expected the OptimizeResult of optimize_entry_exit or optimize_always_on, "
+            f"got {type(result).__name__}"
+        )
     if result.objective is None:
         raise ValueError("result: carries no objective; pass a result of optimize_entry_exit/optimize_always_on")
+    if problem is not None and not isinstance(problem, Problem):
+        raise ValueError(f"problem: expected a marketsim_opt.Problem, got {type(problem).__name__}")
     if problem is not None and not _same_problem(problem, result.objective.problem):
         raise ValueError("problem: is not the problem this result was computed on")
-    best = exact_optimum(result) if optimum is None else np.atleast_1d(optimum)
+    best = exact_optimum(result) if optimum is None else _check_optimum(optimum, result.objective.problem.n_sims)
     achieved = score_f64(result.objective, result.h, result.l, result.close_at_eod)
     regret = (best - achieved) * 1e4
     return regret if result.batched else float(regret[0])

@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_BOUNDS",
     "MAX_BUDGET",
     "MAX_SEED",
+    "MAX_OFFSET",
     "METHODS",
     "POLICY_TIE",
 ]
@@ -56,6 +57,9 @@ POLICY_TIE = 1e-12
 MAX_BUDGET = 10**6
 #: Seeds are what numpy's legacy RandomState (nevergrad) takes: integers in [0, 2**32 - 1].
 MAX_SEED = 2**32 - 1
+#: The widest offset bound: the kernel clamps the targets to [0, 10] and [-1, 0] times the previous close, so a
+#: wider box only adds points that all score alike (and float32 cannot hold much wider ones).
+MAX_OFFSET = 100.0
 _HISTORIC_BUDGETS = {"entry_exit": 500, "always_on": 240}
 _FAST_BUDGET = 100
 
@@ -96,12 +100,20 @@ def check_method(method: str) -> Callable[..., Solution]:
 def _check_bounds(bounds) -> tuple[tuple[float, float], tuple[float, float]]:
     try:
         (h_lo, h_hi), (l_lo, l_hi) = bounds
-        pairs = ((float(h_lo), float(h_hi)), (float(l_lo), float(l_hi)))
     except (TypeError, ValueError):
         raise ValueError(f"bounds: expected ((h_lo, h_hi), (l_lo, l_hi)), got {bounds!r}") from None
+    values = (h_lo, h_hi, l_lo, l_hi)
+    if any(isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) for v in values):
+        raise ValueError(f"bounds: expected ((h_lo, h_hi), (l_lo, l_hi)) of real numbers, got {bounds!r}")
+    pairs = ((float(h_lo), float(h_hi)), (float(l_lo), float(l_hi)))
     for axis, (lo, hi) in zip("hl", pairs):
         if not (math.isfinite(lo) and math.isfinite(hi)):
             raise ValueError(f"bounds: {axis} bounds must be finite, got ({lo}, {hi})")
+        if max(abs(lo), abs(hi)) > MAX_OFFSET:
+            raise ValueError(
+                f"bounds: {axis} bounds must lie within [-{MAX_OFFSET:g}, {MAX_OFFSET:g}] (fractions of the "
+                f"previous close), got ({lo}, {hi})"
+            )
         if lo >= hi:
             raise ValueError(f"bounds: {axis} lower bound {lo} must be below its upper bound {hi}")
     return pairs
