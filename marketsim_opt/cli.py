@@ -11,6 +11,8 @@ marketsim-opt targets   the performance targets as ratios measured in one run (r
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -42,8 +44,8 @@ def _workload(name: str, csv_path: str | None, crypto: bool, device: str) -> wor
 
 def _describe(workload: workloads.Workload) -> str:
     """`name: S simulation(s) x N days, forecasts: ...`, the workload as the CLI's headers name it."""
-    p, forecast = workload.problem, getattr(workload, "forecast", None)
-    return f"{workload.name}: {p.n_sims} simulation(s) x {p.n_days} days, forecasts: {forecast}"
+    p = workload.problem
+    return f"{workload.name}: {p.n_sims} simulation(s) x {p.n_days} days, forecasts: {workload.forecast}"
 
 
 def _expected_evaluations(workload: workloads.Workload, method: str, budget: int | None) -> int | None:
@@ -116,9 +118,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     rows = run_trials(trials, loaded, seed=args.seed, progress=not args.no_progress)
     table = to_markdown(rows)
     print(table, end="")
-    if args.out:
+    if args.out is not None:
         atomic_write(args.out, lambda fh: fh.write(table), first_line=_MARKDOWN_HEAD, force=args.force)
-    if args.csv_out:
+    if args.csv_out is not None:
         write_csv(rows, args.csv_out, force=args.force)
     return 0
 
@@ -259,12 +261,12 @@ def check_args(args: argparse.Namespace) -> None:
     if args.command == "compare":
         if args.crypto and args.csv is None and not args.backtest:
             raise ValueError("--crypto applies to the backtest: add --csv FILE or --backtest")
-        if args.out and args.csv_out:
+        if args.out is not None and args.csv_out is not None:
             if check_output_file(args.out, what="--out") == check_output_file(args.csv_out, what="--csv-out"):
                 raise ValueError(f"--out and --csv-out name the same file ({args.out!r}); name two files")
-        if args.out:
+        if args.out is not None:
             check_output_file(args.out, first_line=_MARKDOWN_HEAD, force=args.force, what="--out")
-        if args.csv_out:
+        if args.csv_out is not None:
             check_output_file(args.csv_out, first_line=csv_header(), force=args.force, what="--csv-out")
     if args.command in NEEDS:
         require_extra(NEEDS[args.command], f"marketsim-opt {args.command}")
@@ -342,7 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; 0 ok, 2 bad input or environment (one line on stderr), 130 on Ctrl-C."""
+    """Run the command line; 0 ok, 2 bad input or environment (one line on stderr), 130 on Ctrl-C, 141 when
+    stdout's reader closed the pipe."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -356,9 +359,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{name}: {exc}", file=sys.stderr)
     except ValueError as exc:  # bad input: DataError and friends name the field
         print(f"{name}: bad input: {exc}", file=sys.stderr)
-    except OSError as exc:  # writes raise WriteError, so this is a file we read
-        where = f" {exc.filename}" if exc.filename is not None else ""
-        print(f"{name}: cannot read{where}: {exc.strerror or exc}", file=sys.stderr)
+    except BrokenPipeError:  # stdout's reader went away (`| head`): stop quietly, as a SIGPIPE'd tool would
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 128 + 13
+    except OSError as exc:  # writes raise WriteError, so one naming a file is a file we read
+        if exc.filename is not None:
+            print(f"{name}: cannot read {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        else:
+            print(f"{name}: {exc.strerror or exc}", file=sys.stderr)
     except KeyboardInterrupt:
         print(f"{name}: interrupted; no output was written", file=sys.stderr)
         return 130
