@@ -2,8 +2,9 @@
 forecaster and the walk-forward backtest windows (SPEC sections 1 and 4).
 
 Data flows one way: OHLC bars -> moves (`bars_to_moves`) -> forecasts
-(`forecast_moves`) -> `Problem` tensors (`[N]` for one problem, `[S, N]` for a
-batch).  All moves are fractions of the previous close.
+(`forecast_moves`, or the bars' own `high_pred`/`low_pred` columns when a CSV
+has them) -> `Problem` tensors (`[N]` for one problem, `[S, N]` for a batch).
+All moves are fractions of the previous close.
 """
 
 from __future__ import annotations
@@ -447,6 +448,8 @@ def _parse_time(text: str) -> datetime:
 
 def _read_text(path: str) -> str:
     """The file's text, decoded as UTF-8 (a leading byte-order mark is dropped); DataError for anything else."""
+    if not path:
+        raise DataError("csv path: empty, expected the path of a CSV file")
     try:
         with open(path, "rb") as handle:
             raw = handle.read()

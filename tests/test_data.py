@@ -820,6 +820,8 @@ def test_csv_cannot_read(tmp_path):
         load_ohlc_csv(tmp_path / "nope.csv")
     with pytest.raises(DataError, match="^" + re.escape(f"{tmp_path}: cannot read the file")):
         load_ohlc_csv(tmp_path)
+    with pytest.raises(DataError, match="^csv path: empty"):
+        load_ohlc_csv("")
 
 
 @pytest.mark.parametrize("flag", ["no", "yes", 1, 0, None, 1.0, torch.tensor(True)])
