@@ -369,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"{name}: {exc.strerror or exc}", file=sys.stderr)
     except KeyboardInterrupt:
-        print(f"{name}: interrupted; no output was written", file=sys.stderr)
+        print(f"{name}: interrupted; no partial output was left behind", file=sys.stderr)
         return 130
     return 2
 

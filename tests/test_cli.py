@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -287,7 +289,7 @@ def test_ctrl_c_while_writing_leaves_nothing_behind(tmp_path, monkeypatch, capsy
 
     monkeypatch.setattr(profiling, "write_icicle", interrupted)
     assert main(["profile", "--method", "exact", "--no-progress", "--out", str(tmp_path / "p")]) == 130
-    assert "interrupted; no output was written" in _one_line(capsys.readouterr().err)
+    assert "interrupted; no partial output was left behind" in _one_line(capsys.readouterr().err)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -369,3 +371,26 @@ def test_a_closed_stdout_pipe_is_not_reported_as_a_read_error():
     err = proc.stderr.read()
     proc.stderr.close()
     assert proc.wait() == 141 and err == b""
+
+
+def test_a_real_ctrl_c_leaves_no_temporary_folder(tmp_path):
+    """SIGINT while `memory` works inside its temporary folder: exit 130, and neither output nor temporary remains."""
+    pytest.importorskip("memray", reason="the memory command needs memray (the report extra)")
+    out = tmp_path / "m"
+    argv = [sys.executable, "-m", "marketsim_opt", "memory", "--method", "nevergrad:TwoPointsDE"]
+    argv += ["--budget", "100000", "--no-progress", "--out", str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".m.*.tmp")):  # the run has started writing into its temporary folder
+            assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be interrupted"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        err = proc.communicate(timeout=120)[1].decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "marketsim-opt memory: interrupted; no partial output was left behind"
+    assert list(tmp_path.iterdir()) == []
