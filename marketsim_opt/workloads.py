@@ -85,7 +85,9 @@ def backtest(
 ) -> Workload:
     """The walk-forward backtest: 70 simulations x 6 scored days as one `[70, 6]` batch, policy search.
 
-    Without `csv_path` it runs on the bundled seeded synthetic series.
+    Without `csv_path` it runs on the bundled seeded synthetic series.  A CSV with `high_pred`/`low_pred`
+    columns (forecast prices, see `data.OHLC`) runs on those instead of the built-in forecaster;
+    `Workload.forecast` says which ran.
     """
     check_device(device)  # before reading the file, so a bad device fails fast
     bars = load_ohlc_csv(csv_path) if csv_path is not None else _bundled_series(BACKTEST_SERIES_SEED)
