@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from marketsim_opt import profit_per_day, profit_per_day_f64
 from marketsim_opt.data import load_ohlc_csv
@@ -328,6 +330,13 @@ def test_other_device_names_field(field):
         profit_per_day_f64(**kw)
 
 
+def test_all_inputs_on_the_meta_device():
+    """Meta tensors hold no values: refused naming the first field, not scored into an empty meta result."""
+    kw = {name: t.to("meta") for name, t in good_inputs().items()}
+    with pytest.raises(ValueError, match="^close: on the meta device, which holds no values"):
+        profit_per_day(**kw)
+
+
 def test_shapes_that_do_not_broadcast():
     """Shapes that do not broadcast raise ValueError listing each field's shape."""
     kw = good_inputs(6)
@@ -355,6 +364,8 @@ def test_broadcasting_shapes_are_accepted():
         float("inf"),
         np.float32("nan"),
         np.float64(-0.001),
+        1.0,
+        1e300,
         "0.001",
         None,
         True,
@@ -472,3 +483,53 @@ def test_surrogate_broadcasts_like_the_kernel():
     h = torch.as_tensor(rng.uniform(-0.03, 0.03, (3, 5, 1)))
     out = smoothed(d, h, -h, tau=torch.full((3, 1, 1), 1e-3, dtype=torch.float64), close_at_eod=False)
     assert out.shape == (3, 5, 20) and out.dtype == torch.float64
+
+
+# --- bad input in bulk (hypothesis) ------------------------------------------------------------
+
+# (label, a replacement for a good float64 [4] input, whether it is still valid)
+KERNEL_INPUT_CHANGES = [
+    ("list", lambda t: t.tolist(), False),
+    ("float", lambda t: 0.5, False),
+    ("None", lambda t: None, False),
+    ("ndarray", lambda t: t.numpy(), False),
+    ("int64", lambda t: t.long(), False),
+    ("bool", lambda t: t > 0, False),
+    ("complex", lambda t: t.to(torch.complex128), False),
+    ("[5] against [4]", lambda t: torch.zeros(5, dtype=t.dtype), False),
+    ("[3, 2]", lambda t: torch.zeros(3, 2, dtype=t.dtype), False),
+    ("float32", lambda t: t.float(), True),
+    ("[3, 1] candidates", lambda t: torch.zeros(3, 1, dtype=t.dtype), True),
+    ("0-d", lambda t: t[0], True),
+    ("requires_grad", lambda t: t.clone().requires_grad_(True), True),
+]
+
+
+@settings(max_examples=60)
+@given(
+    changes=st.dictionaries(st.sampled_from(NAMES), st.sampled_from(KERNEL_INPUT_CHANGES), max_size=3),
+    close_at_eod=st.one_of(st.booleans(), st.sampled_from([np.True_, None, "yes", "no", 0, 1, 1.0])),
+    fee=st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([np.float32(0.001), "0.001", True, None])
+    ),
+)
+def test_kernel_bad_input_in_bulk(changes, close_at_eod, fee):
+    """profit_per_day: any bad input, flag or fee is a ValueError naming it; valid ones give a tensor of the
+    broadcast shape."""
+    kw = good_inputs()
+    for name, (_, change, _) in changes.items():
+        kw[name] = change(kw[name])
+    bad = {name for name, (_, _, ok) in changes.items() if not ok}
+    if not isinstance(close_at_eod, (bool, np.bool_)):
+        bad.add("close_at_eod")
+    if isinstance(fee, (bool, str)) or fee is None or not (0 <= fee < 1):
+        bad.add("trading_fee")
+    try:
+        out = profit_per_day(**kw, close_at_eod=close_at_eod, trading_fee=fee)
+    except ValueError as exc:
+        assert bad, f"valid input raised: {exc}"
+        assert any(name in str(exc) for name in bad), (bad, str(exc))
+        return
+    assert not bad, f"accepted invalid {sorted(bad)}"
+    assert out.shape == torch.broadcast_shapes(*(tuple(kw[n].shape) for n in NAMES))
+    assert torch.isfinite(out).all()

@@ -8,6 +8,8 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from marketsim_opt import Problem, optimize_always_on, optimize_entry_exit, regret_bp
 from marketsim_opt.data import synthetic_problem
@@ -166,3 +168,81 @@ def test_regret_accepts_the_problem_the_caller_passed_in():
     res = run(problem, "entry_exit", method="grid", budget=16)
     assert res.objective.problem.close is problem.close  # the very same tensors
     assert regret_bp(res, problem) == regret_bp(res)
+
+
+# --- bad input in bulk (hypothesis) ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def batched_grid_result():
+    """A grid result on a [3, 8] problem, its problem and its exact optimum."""
+    problem = batch(8, range(3))
+    res = run(problem, "entry_exit", method="grid", budget=16)
+    return res, problem, exact_optimum(res)
+
+
+REGRET_RESULTS = {"the result": True, "None": False, "a dict": False, "a string": False, "no objective": False}
+REGRET_PROBLEMS = {"omitted": True, "its problem": True, "another problem": False, "a string": False, "a tensor": False}
+REGRET_OPTIMA = {
+    "omitted": True,
+    "the optimum": True,
+    "a list": True,
+    "a tensor": True,
+    "NaN inside": False,
+    "[2]": False,
+    "a scalar": False,
+    "a string": False,
+    "inf": False,
+}
+
+
+@settings(max_examples=40)
+@given(
+    which_result=st.sampled_from(sorted(REGRET_RESULTS)),
+    which_problem=st.sampled_from(sorted(REGRET_PROBLEMS)),
+    which_optimum=st.sampled_from(sorted(REGRET_OPTIMA)),
+)
+def test_regret_bad_arguments_in_bulk(batched_grid_result, which_result, which_problem, which_optimum):
+    """regret_bp: any bad result, problem or optimum is a ValueError naming it; valid ones give [S] regrets."""
+    res, problem, optimum = batched_grid_result
+    result = {
+        "the result": res,
+        "None": None,
+        "a dict": {"h": res.h},
+        "a string": "res",
+        "no objective": dataclasses.replace(res, objective=None),
+    }[which_result]
+    args = {
+        "omitted": (),
+        "its problem": (problem,),
+        "another problem": (batch(8, range(3, 6)),),
+        "a string": ("problem",),
+        "a tensor": (problem.close,),
+    }[which_problem]
+    kwargs = {
+        "omitted": {},
+        "the optimum": {"optimum": optimum},
+        "a list": {"optimum": optimum.tolist()},
+        "a tensor": {"optimum": torch.as_tensor(optimum)},
+        "NaN inside": {"optimum": np.where([True, False, True], optimum, np.nan)},
+        "[2]": {"optimum": optimum[:2]},
+        "a scalar": {"optimum": float(optimum[0])},
+        "a string": {"optimum": "0.1"},
+        "inf": {"optimum": np.full(3, np.inf)},
+    }[which_optimum]
+    bad = {
+        name
+        for name, ok in (
+            ("result", REGRET_RESULTS[which_result]),
+            ("problem", REGRET_PROBLEMS[which_problem]),
+            ("optimum", REGRET_OPTIMA[which_optimum]),
+        )
+        if not ok
+    }
+    try:
+        got = regret_bp(result, *args, **kwargs)
+    except ValueError as exc:
+        assert bad and str(exc).split(":")[0] in bad, (bad, str(exc))
+        return
+    assert not bad, f"accepted invalid {sorted(bad)}"
+    np.testing.assert_allclose(got, regret_bp(res, optimum=optimum), atol=1e-9)

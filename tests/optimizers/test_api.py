@@ -87,6 +87,11 @@ def test_integral_budgets_are_accepted(small, budget):
         (((-0.03, 0.03),), r"bounds: expected \(\(h_lo, h_hi\), \(l_lo, l_hi\)\)"),
         ((("a", 0.03), (-0.03, 0.03)), "bounds: expected"),
         (None, "bounds: expected"),
+        (((False, True), (-0.03, 0.03)), r"bounds: expected .* of real numbers"),
+        ((("-0.03", "0.03"), (-0.03, 0.03)), r"bounds: expected .* of real numbers"),
+        (((torch.tensor(-0.03), 0.03), (-0.03, 0.03)), r"bounds: expected .* of real numbers"),
+        (((-1e300, 1e300), (-0.03, 0.03)), r"bounds: h bounds must lie within \[-100, 100\]"),
+        (((-0.03, 0.03), (-100.5, 0.03)), r"bounds: l bounds must lie within \[-100, 100\]"),
     ],
 )
 @pytest.mark.parametrize("method", ["direct", "exact"])
