@@ -344,8 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; 0 ok, 2 bad input or environment (one line on stderr), 130 on Ctrl-C, 141 when
-    stdout's reader closed the pipe."""
+    """Run the command line and return its exit status.
+
+    0 ok; 2 bad input or environment (one line on stderr); 130 on Ctrl-C; 141 when stdout's reader left.
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
