@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from marketsim_opt import DataError, Problem, profit_per_day
+from marketsim_opt import DataError, Problem, count_syncs, profit_per_day, strategies
 from marketsim_opt.data import synthetic_problem
+from marketsim_opt.instrument import on_evaluations
 from marketsim_opt.strategies import (
     Objective,
     always_on_legs,
@@ -234,7 +235,9 @@ def test_stack_objectives_scores_each_row_as_its_own_objective():
     assert both.problem.n_sims == 4 and len(both.legs) == 2
     h = torch.linspace(-0.03, 0.03, 5, dtype=batch.dtype).expand(4, -1)
     l = torch.linspace(0.03, -0.03, 5, dtype=batch.dtype).expand(4, -1)
-    assert torch.equal(both.batch(h, l), torch.cat([ee.batch(h[:2], l[:2]), ao.batch(h[2:], l[2:])]))
+    # float32 sums over days of a [4, K, N] and a [2, K, N] batch may round apart on another CPU: a tolerance
+    separate = torch.cat([ee.batch(h[:2], l[:2]), ao.batch(h[2:], l[2:])])
+    torch.testing.assert_close(both.batch(h, l), separate, rtol=1e-6, atol=1e-7)
 
 
 def test_stack_objectives_rejects_mixed_policies_and_problems():
@@ -245,3 +248,31 @@ def test_stack_objectives_rejects_mixed_policies_and_problems():
         stack_objectives([entry_exit_objective(p), always_on_objective(synthetic_problem(9, seed=3))])
     with pytest.raises(ValueError, match="at least one"):
         stack_objectives([])
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_batch_scores_huge_k_in_bounded_slices(batched, monkeypatch):
+    """Past CHUNK_ELEMENTS candidate-days, `batch` scores slices of `candidates_per_call()` candidates: the same
+    profits (within float32 tolerance), the same evaluation count (reported slice by slice), no host sync."""
+    problem = synthetic_problem(10, seed=3).concat(synthetic_problem(10, seed=4)) if batched else synthetic_problem(10)
+    objective = always_on_objective(problem)
+    k = 23
+    shape = (problem.n_sims, k) if batched else (k,)
+    h = torch.linspace(-0.03, 0.03, k, dtype=problem.dtype).expand(shape)
+    l = torch.linspace(0.03, -0.03, k, dtype=problem.dtype).expand(shape)
+    whole = objective.batch(h, l)
+    monkeypatch.setattr(strategies, "CHUNK_ELEMENTS", 5 * problem.n_sims * problem.n_days)
+    assert objective.candidates_per_call() == 5
+    heard: list[int] = []
+    with count_syncs(cuda=False) as counter, on_evaluations(heard.append):
+        sliced = objective.batch(h, l)
+    assert heard == [5 * problem.n_sims] * 4 + [3 * problem.n_sims]
+    assert counter.evaluations == h.numel() and counter.syncs == 0
+    assert sliced.shape == whole.shape
+    torch.testing.assert_close(sliced, whole, rtol=1e-6, atol=1e-7)
+
+
+def test_candidates_per_call_is_at_least_one(monkeypatch):
+    """A problem larger than CHUNK_ELEMENTS days still scores one candidate per call."""
+    monkeypatch.setattr(strategies, "CHUNK_ELEMENTS", 3)
+    assert entry_exit_objective(synthetic_problem(10)).candidates_per_call() == 1

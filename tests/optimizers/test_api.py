@@ -332,14 +332,25 @@ def test_batched_fields_are_per_simulation(method, strategy):
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("close_at_eod", [False, True, None])
 def test_batched_rows_equal_unbatched_calls(method, strategy, close_at_eod):
-    """For the deterministic methods, simulation s of a batched call equals the unbatched call on row s."""
+    """For the deterministic methods, simulation s of a batched call equals the unbatched call on row s.
+
+    The point, the policy and nfev agree exactly; profit and supremum are sums over days, which a [S, K, N]
+    batch and a [K, N] one may round apart in the last bits on another CPU (vector width), so a tolerance.
+    """
     batch, rows = batch_of(9, [41, 42, 43])
     res = solve(batch, strategy, method=method, budget=25, close_at_eod=close_at_eod)
     for s, row in enumerate(rows):
         one = solve(row, strategy, method=method, budget=25, close_at_eod=close_at_eod)
-        for field in PER_SIM_FIELDS + ("supremum",):
+        for field in PER_SIM_FIELDS:
             got, want = getattr(res, field), getattr(one, field)
-            assert (got is None and want is None) or got[s] == want, field
+            if field == "profit":
+                assert got[s] == pytest.approx(want, rel=1e-6, abs=1e-7), field
+            else:
+                assert got[s] == want, field
+        if method == "exact":
+            assert res.supremum[s] == pytest.approx(one.supremum, rel=1e-12, abs=1e-15)
+        else:
+            assert res.supremum is None and one.supremum is None
 
 
 # --- determinism -------------------------------------------------------------------------------
