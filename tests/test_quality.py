@@ -18,8 +18,6 @@ from marketsim_opt.quality import exact_optimum, score_f64
 from marketsim_opt.strategies import Objective, entry_exit_positions
 from marketsim_opt.workloads import profile
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # cma/nevergrad chatter at tiny budgets
-
 FIELDS = ("close", "high", "low", "high_pred", "low_pred")
 OTHER_METHODS = ("direct", "grid", "nevergrad:OnePlusOne", "nevergrad:CMA")
 

@@ -14,8 +14,6 @@ from marketsim_opt.instrument import on_evaluations
 from marketsim_opt.optimizers.api import MAX_BUDGET
 from marketsim_opt.strategies import CHUNK_ELEMENTS, Objective, entry_exit_positions
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # cma/nevergrad chatter at tiny budgets
-
 PER_SIM_FIELDS = ("h", "l", "profit", "close_at_eod", "nfev")
 CHEAP = ("direct", "grid", "exact", "nevergrad:OnePlusOne")
 

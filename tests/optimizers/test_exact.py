@@ -16,8 +16,6 @@ from marketsim_opt.strategies import Objective
 from marketsim_opt.workloads import backtest
 from tests.reference import reference_profit
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
 BOUNDS = ((-0.03, 0.03), (-0.03, 0.03))
 SLACK = 1e-12  # float64 rounding allowed above the supremum
 PROBES = 100_000

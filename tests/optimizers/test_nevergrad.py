@@ -12,8 +12,6 @@ from optimizer_helpers import STRATEGIES, batch_of, solve
 from marketsim_opt.data import synthetic_problem
 from marketsim_opt.optimizers.nevergrad import OPTIMIZERS, ROUNDS
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # cma/nevergrad chatter at tiny budgets
-
 INPUT_CHECKS = {"entry_exit": 2, "always_on": 1, "always_on_crypto": 1}
 
 # budget -> rounds: batches of ceil(budget / ROUNDS) candidates until the budget is spent.
