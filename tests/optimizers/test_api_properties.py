@@ -22,7 +22,6 @@ from marketsim_opt import METHODS, optimize_always_on, optimize_entry_exit
 from marketsim_opt.data import synthetic_problem
 from marketsim_opt.strategies import entry_exit_positions
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # cma/nevergrad chatter at tiny budgets
 
 N = 5
 FIELDS = ("close", "high", "high_pred", "low", "low_pred")
