@@ -9,6 +9,16 @@ torch runs single-threaded in the suite: on these shared 2-core machines a
 second thread adds more noise than speed, and the ratios the project tracks
 are per-thread costs.
 
+`tune_process()` sets both (threads, then the malloc pin below) for the whole
+process, once.  Importing this module changes nothing by itself, so a test or a
+tool that imports it keeps its threads and allocator; the module calls
+`tune_process()` at import only inside asv's runner (`asv_runner` already
+imported), which is the process every benchmark is timed in (forked from it
+under asv's forkserver).  That keeps the benchmarks' setup code, and so the
+version asv hashes from it and the history in `results/`, as it was.  Anything
+else that times the suite's code (the instruction-count child, tools/) calls
+`tune_process()` itself.
+
 glibc's malloc is pinned to keep freed memory (`pin_malloc`): by default it
 hands blocks above a *dynamic* threshold straight back to the kernel, so the
 same batched call either reuses its `[K, N]` temporaries or page-faults fresh
@@ -26,6 +36,7 @@ import ctypes
 import ctypes.util
 import functools
 import os
+import sys
 
 import numpy as np
 import torch
@@ -51,9 +62,27 @@ def pin_malloc(keep_bytes: int = MALLOC_KEEP_BYTES) -> bool:
     return bool(mallopt(_M_MMAP_THRESHOLD, keep_bytes)) and bool(mallopt(_M_TRIM_THRESHOLD, keep_bytes))
 
 
-#: Whether the pin took; `MARKETSIM_BENCH_NO_MALLOC_PIN=1` leaves glibc's defaults (`tools/malloc_modes.py`).
-MALLOC_PINNED = os.environ.get("MARKETSIM_BENCH_NO_MALLOC_PIN", "").strip() != "1" and pin_malloc()
-torch.set_num_threads(1)
+#: Whether `tune_process` pinned malloc in this process: False until it runs, where glibc is absent, or with
+#: `MARKETSIM_BENCH_NO_MALLOC_PIN=1` (glibc's defaults kept, `tools/malloc_modes.py`'s baseline).
+MALLOC_PINNED = False
+_tuned = False
+
+
+def tune_process() -> bool:
+    """Run torch on one thread and pin glibc's malloc (unless opted out) for this whole process, once.
+
+    Idempotent: later calls change nothing.  Returns `MALLOC_PINNED`.
+    """
+    global MALLOC_PINNED, _tuned
+    if not _tuned:
+        _tuned = True
+        torch.set_num_threads(1)
+        MALLOC_PINNED = os.environ.get("MARKETSIM_BENCH_NO_MALLOC_PIN", "").strip() != "1" and pin_malloc()
+    return MALLOC_PINNED
+
+
+if "asv_runner" in sys.modules:  # asv's runner is importing the suite to time it (module docstring)
+    tune_process()
 
 #: Devices every device-aware benchmark is parametrized over; `cuda` is skipped where there is none.
 DEVICES = ("cpu", "cuda")

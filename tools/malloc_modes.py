@@ -25,6 +25,7 @@ sys.path.insert(0, {repo!r})
 if not {pin}:
     os.environ["MARKETSIM_BENCH_NO_MALLOC_PIN"] = "1"
 from benchmarks import common
+common.tune_process()  # what asv's runner does when it imports the suite
 obj = common.objective("scaling:{n}", "entry_exit")
 h, l = common.candidates({k})
 for _ in range(3):

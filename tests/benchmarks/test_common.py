@@ -54,48 +54,85 @@ def test_region_peak_bytes_sees_only_the_region():
     assert before.numel() == 4 * 2**20
 
 
-def _glibc():
+#: Run in a fresh interpreter (the tuning is process-wide, so never in pytest's own process): import the whole
+#: suite, optionally call `tune_process` twice, then say where glibc put a 40 MiB block (above glibc's largest
+#: dynamic mmap threshold, 32 MiB, so it is mmapped unless pinned) and whether freeing it kept it on the heap.
+_PROBE = """
+import ctypes, ctypes.util, json, sys
+import torch
+threads_before = torch.get_num_threads()
+{pre}
+from benchmarks import common, devices, instructions, kernel, memory, optimizers, scaling, targets
+threads_imported = torch.get_num_threads()
+pins = []
+real_pin = common.pin_malloc
+common.pin_malloc = lambda *a: pins.append(a) or real_pin(*a)
+returned = [common.tune_process() for _ in range({tunes})]
+
+fields = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in fields]
+
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.mallinfo2.restype = MallInfo2
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, (ctypes.c_size_t,)
+libc.free.argtypes = (ctypes.c_void_p,)
+mapped = libc.mallinfo2().hblkhd
+block = libc.malloc(40 * 2**20)
+mmapped = libc.mallinfo2().hblkhd > mapped
+libc.free(block)
+kept = libc.mallinfo2().fordblks >= 40 * 2**20
+print(json.dumps(dict(threads_before=threads_before, threads_imported=threads_imported,
+    threads_after=torch.get_num_threads(), pins=len(pins), returned=returned, pinned=common.MALLOC_PINNED,
+    mmapped=mmapped, kept=kept)))
+"""
+
+
+def _probe(*, tunes: int, pre: str = "", opt_out: str = "") -> dict:
+    """`_PROBE` in a fresh interpreter with torch on 2 threads; its report."""
     import ctypes
     import ctypes.util
-
-    libc = ctypes.CDLL(ctypes.util.find_library("c"))
-    if not hasattr(libc, "mallinfo2"):
-        pytest.skip("needs glibc >= 2.33 (mallinfo2) to see where malloc puts a block")
-    return ctypes, libc
-
-
-def test_pin_malloc_keeps_big_blocks_on_the_heap():
-    """Pinned, a 40 MiB block comes from the heap (not a fresh mmap) and freeing it keeps it for the next call."""
-    ctypes, libc = _glibc()
-
-    class MallInfo2(ctypes.Structure):
-        _fields_ = [
-            (n, ctypes.c_size_t)
-            for n in "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()
-        ]
-
-    libc.mallinfo2.restype = MallInfo2
-    libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, (ctypes.c_size_t,)
-    libc.free.argtypes = (ctypes.c_void_p,)
-    assert common.MALLOC_PINNED and common.pin_malloc()
-    mapped = libc.mallinfo2().hblkhd
-    block = libc.malloc(40 * 2**20)
-    assert libc.mallinfo2().hblkhd == mapped  # not served by mmap
-    libc.free(block)
-    assert libc.mallinfo2().fordblks >= 40 * 2**20  # kept free on the heap, not trimmed back to the kernel
-
-
-@pytest.mark.parametrize(("opt_out", "pinned"), [("1", "False"), ("", "True")])
-def test_malloc_pin_opt_out(opt_out, pinned):
-    """`MARKETSIM_BENCH_NO_MALLOC_PIN=1` leaves glibc's defaults (tools/malloc_modes.py's baseline)."""
+    import json
     import os
     import subprocess
     import sys
     from pathlib import Path
 
-    _glibc()
-    env = {**os.environ, "MARKETSIM_BENCH_NO_MALLOC_PIN": opt_out}
-    code = "from benchmarks import common; print(common.MALLOC_PINNED)"
+    if not hasattr(ctypes.CDLL(ctypes.util.find_library("c")), "mallinfo2"):
+        pytest.skip("needs glibc >= 2.33 (mallinfo2) to see where malloc puts a block")
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "MARKETSIM_BENCH_NO_MALLOC_PIN": opt_out}
+    code = _PROBE.format(pre=pre, tunes=tunes)
     repo = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == pinned
+    return json.loads(out.stdout)
+
+
+def test_importing_the_suite_changes_nothing():
+    """Importing every benchmark module leaves torch's threads and glibc's malloc as they were."""
+    got = _probe(tunes=0)
+    assert got["threads_before"] == got["threads_imported"] == got["threads_after"] == 2
+    assert got["pins"] == 0 and got["pinned"] is False
+    assert got["mmapped"]  # glibc's default: a 40 MiB block is mmapped
+
+
+def test_tune_process_is_idempotent_and_pins_malloc():
+    """`tune_process` sets one thread and pins malloc once: the 40 MiB block comes from the heap and stays there."""
+    got = _probe(tunes=2)
+    assert got["threads_before"] == got["threads_imported"] == 2 and got["threads_after"] == 1
+    assert got["pins"] == 1 and got["returned"] == [True, True] and got["pinned"] is True
+    assert not got["mmapped"] and got["kept"]
+
+
+def test_malloc_pin_opt_out():
+    """`MARKETSIM_BENCH_NO_MALLOC_PIN=1` leaves glibc's defaults (tools/malloc_modes.py's baseline); threads still 1."""
+    got = _probe(tunes=1, opt_out="1")
+    assert got["threads_after"] == 1 and got["pins"] == 0 and got["returned"] == [False] and got["pinned"] is False
+    assert got["mmapped"]
+
+
+def test_asv_runner_import_tunes_the_process():
+    """Imported by asv's runner (`asv_runner` loaded first), the suite is tuned as it was before the change."""
+    pytest.importorskip("asv_runner", reason="asv comes with the bench extra")
+    got = _probe(tunes=0, pre="import asv_runner")
+    assert got["threads_before"] == 2 and got["threads_imported"] == 1
+    assert got["pinned"] is True and not got["mmapped"]
