@@ -38,6 +38,7 @@ def test_compiled_matches_eager_float64(fresh, close_at_eod):
     torch.testing.assert_close(fused, obj.batch(h, l), rtol=0, atol=1e-12)
 
 
+@pytest.mark.cpu_dependent
 def test_compiled_matches_eager_float32(fresh):
     """float32 entry/exit: equal to eager up to float32 summation order."""
     obj = entry_exit_objective(synthetic_problem(200, seed=4))

@@ -227,6 +227,7 @@ def test_reference_agrees_on_random_2d():
     check_against_reference(random_days(np.random.default_rng(1), (7, 60)), expected_shape=(7, 60))
 
 
+@pytest.mark.cpu_dependent
 def test_reference_agrees_on_random_candidate_batch():
     """[N] days with h, l of shape [K, 1] give [K, N], equal to the reference."""
     rng = np.random.default_rng(2)
@@ -235,6 +236,7 @@ def test_reference_agrees_on_random_candidate_batch():
     check_against_reference(random_days(rng, 80), h, l, expected_shape=(33, 80))
 
 
+@pytest.mark.cpu_dependent
 def test_reference_agrees_on_random_batched_candidates():
     """[S, 1, N] days with h, l of shape [S, K, 1] give [S, K, N], equal to the reference."""
     rng = np.random.default_rng(4)
@@ -276,6 +278,7 @@ def test_reference_agrees_on_real_data(real_csv):
     check_against_reference(days3, h3, l3, expected_shape=(s, 6, m))
 
 
+@pytest.mark.cpu_dependent
 def test_candidate_batch_rows_equal_single_calls():
     """Row k of a [K, N] call equals the [N] call with candidate k (float64, exactly).
 

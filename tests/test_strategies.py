@@ -132,6 +132,7 @@ def test_crypto_entry_exit_objective_never_shorts():
     assert (legs[0] == 1).any()
 
 
+@pytest.mark.cpu_dependent
 @pytest.mark.parametrize("close_at_eod", [False, True])
 @pytest.mark.parametrize("make", [entry_exit_objective, always_on_objective])
 def test_batch_equals_sequential_unbatched(make, close_at_eod):
@@ -147,6 +148,7 @@ def test_batch_equals_sequential_unbatched(make, close_at_eod):
     assert got.std() > 0  # the candidates really differ
 
 
+@pytest.mark.cpu_dependent
 @pytest.mark.parametrize("close_at_eod", [False, True])
 @pytest.mark.parametrize("make", [entry_exit_objective, always_on_objective])
 def test_batch_equals_sequential_batched(make, close_at_eod):
@@ -173,6 +175,7 @@ def test_batch_equals_sequential_batched(make, close_at_eod):
     )
 
 
+@pytest.mark.cpu_dependent
 def test_batch_float32_close_to_float64():
     """A float32 problem's batch scores stay close to the float64 ones."""
     p64 = problem64(200, 42)
@@ -226,6 +229,7 @@ def test_objective_rejects_bad_legs():
         Objective(problem, (torch.ones(10, dtype=torch.float64, device="meta"),))
 
 
+@pytest.mark.cpu_dependent
 def test_stack_objectives_scores_each_row_as_its_own_objective():
     """Stacked entry/exit (one leg, padded with a zero leg) and always-on score, row for row, what each
     scores alone."""
@@ -250,6 +254,7 @@ def test_stack_objectives_rejects_mixed_policies_and_problems():
         stack_objectives([])
 
 
+@pytest.mark.cpu_dependent
 @pytest.mark.parametrize("batched", [False, True])
 def test_batch_scores_huge_k_in_bounded_slices(batched, monkeypatch):
     """Past CHUNK_ELEMENTS candidate-days, `batch` scores slices of `candidates_per_call()` candidates: the same

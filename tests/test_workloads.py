@@ -325,6 +325,7 @@ def test_run_all_runs_both_strategies_in_order():
     assert [r.strategy for r in results] == list(workloads.STRATEGIES)
 
 
+@pytest.mark.cpu_dependent
 def test_run_stacked_matches_run_all_with_one_read_back():
     """The whole backtest (70 simulations x 2 strategies x 2 policies) in one exact call: the same answers as
     one call per strategy, rows entry/exit then always-on, and a single host sync for the whole workload."""

@@ -326,6 +326,7 @@ def test_batched_fields_are_per_simulation(method, strategy):
     assert res.supremum is None or method == "exact"
 
 
+@pytest.mark.cpu_dependent
 @pytest.mark.parametrize("method", ["exact", "grid", "direct"])
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("close_at_eod", [False, True, None])

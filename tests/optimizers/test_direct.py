@@ -103,6 +103,7 @@ def test_direct_profit_is_the_objective_at_its_point(strategy):
     assert res.profit == res.objective(res.h, res.l).item()
 
 
+@pytest.mark.cpu_dependent
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_batched_direct_equals_per_row_calls(strategy):
     """Batched direct runs each simulation alone: every field equals the unbatched call on that row,

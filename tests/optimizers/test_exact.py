@@ -267,6 +267,7 @@ def test_exact_ignores_budget_and_seed():
         assert [getattr(other, f) for f in fields] == [getattr(base, f) for f in fields]
 
 
+@pytest.mark.cpu_dependent
 @pytest.mark.parametrize("close_at_eod", [False, True])
 def test_sweep_chunks_agree(monkeypatch, close_at_eod):
     """The intraday sweep in many small column chunks gives the same supremum and point as in one chunk."""

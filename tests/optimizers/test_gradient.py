@@ -140,6 +140,7 @@ def test_regret_is_never_negative(strategy, close_at_eod):
         assert regret_bp(solve(rows[0], strategy, method="gradient", budget=120, close_at_eod=close_at_eod)) >= -1e-9
 
 
+@pytest.mark.cpu_dependent
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_batched_gradient_equals_per_row_calls(strategy):
     """Every simulation starts from the same points, so each batched field matches the unbatched call on that row.

@@ -91,6 +91,7 @@ def test_zooming_never_loses_the_first_stage_best(strategy, close_at_eod):
     assert bounds[0][0] <= res.h <= bounds[0][1] and bounds[1][0] <= res.l <= bounds[1][1]
 
 
+@pytest.mark.cpu_dependent
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_batched_grid_equals_per_row_calls(strategy):
     """Every batched field matches the unbatched call on that row; nfev is the same for every simulation.

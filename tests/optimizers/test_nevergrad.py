@@ -56,6 +56,7 @@ def test_seed_changes_stochastic_optimizers(name):
     assert (a.h, a.l, a.profit) == (c.h, c.l, c.profit)
 
 
+@pytest.mark.cpu_dependent
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_batched_nevergrad_equals_per_row_calls(strategy):
     """Each simulation has its own optimizer with the same seed, so every batched field equals the

@@ -95,6 +95,7 @@ def test_seed_reaches_the_sampler():
     assert (a.h, a.l, a.profit) == (c.h, c.l, c.profit)
 
 
+@pytest.mark.cpu_dependent
 @needs_optuna
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_batched_tpe_equals_per_row_calls(strategy):
