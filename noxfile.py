@@ -14,8 +14,8 @@
     nox -s gate-tests       the gate's planted-regression tests, timing plants included
     nox -s compare          `marketsim-opt compare`
 
-Every install goes through constraints.txt, so torch stays the pinned CPU wheel, and
-environments are reused between runs.  Results are recorded under one fixed asv
+Every install goes through constraints.txt (asv's managed environments through PIP_CONSTRAINT), so torch
+stays the pinned CPU wheel, and environments are reused between runs.  Results are recorded under one fixed asv
 machine name (ASV_MACHINE, default `cpu-2core`), not the hostname, which changes
 from session to session on these machines.
 """
@@ -34,6 +34,9 @@ nox.options.default_venv_backend = "virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 
 CONSTRAINTS = ("-c", "constraints.txt")
+#: asv's managed environments install the matrix (asv.conf.json) with pip, which reads PIP_CONSTRAINT: the same
+#: pins without naming versions in the matrix, whose entries are part of the environment names in results/.
+ASV_PIP_ENV = {"PIP_CONSTRAINT": os.path.abspath("constraints.txt")}
 MACHINE = os.environ.get("ASV_MACHINE", "cpu-2core")
 
 
@@ -119,7 +122,9 @@ def bench_history(session: nox.Session) -> None:
     session.install(*CONSTRAINTS, "asv==0.6.6", "virtualenv")
     register_machine(session)
     args = session.posargs or ["HEAD~5..HEAD"]
-    session.run("asv", "run", "--machine", MACHINE, "--skip-existing-successful", "--show-stderr", *args)
+    session.run(
+        "asv", "run", "--machine", MACHINE, "--skip-existing-successful", "--show-stderr", *args, env=ASV_PIP_ENV
+    )
 
 
 @nox.session(name="bench-instructions")
@@ -186,7 +191,7 @@ def gate(session: nox.Session) -> None:
     session.install(*CONSTRAINTS, "asv==0.6.6", "virtualenv")
     if len(session.posargs) < 2:
         session.error("usage: nox -s gate -- BASE HEAD [--timings] [--json FILE]")
-    session.run("python", "tools/gate.py", *session.posargs)
+    session.run("python", "tools/gate.py", *session.posargs, env=ASV_PIP_ENV)
 
 
 @nox.session(name="gate-tests")
