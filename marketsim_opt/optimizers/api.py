@@ -257,7 +257,8 @@ def optimize_entry_exit(
     """Find `(h, l)` maximising the entry/exit profit, for `[N]` or batched `[S, N]` inputs.
 
     `close_at_eod=None` searches both policies and keeps the better.  `budget`
-    is candidates per simulation and policy (default 500; unused by `exact`).
+    is candidates per simulation and policy (default 500, at most MAX_BUDGET; unused by `exact`); `seed` an
+    integer in [0, 2**32 - 1].  Bad arguments raise ValueError (DataError for the tensors) naming them.
     """
     start = time.perf_counter()
     with count_syncs() as counter:
@@ -301,7 +302,8 @@ def optimize_always_on(
 ) -> OptimizeResult:
     """Find `(h, l)` maximising the always-on profit (buy leg + sell leg; buy only for crypto).
 
-    The fee defaults to 0.0015 for crypto and 0.0005 otherwise; `budget` defaults to 240.
+    The fee defaults to 0.0015 for crypto and 0.0005 otherwise; `budget` defaults to 240.  `is_crypto` must
+    be a bool; the other arguments follow `optimize_entry_exit`.
     """
     start = time.perf_counter()
     is_crypto = check_flag("is_crypto", is_crypto)
