@@ -22,7 +22,6 @@ from marketsim_opt import METHODS, optimize_always_on, optimize_entry_exit
 from marketsim_opt.data import synthetic_problem
 from marketsim_opt.strategies import entry_exit_positions
 
-
 N = 5
 FIELDS = ("close", "high", "high_pred", "low", "low_pred")
 #: Methods drawn for the valid calls: the cheap ones (each call stays in milliseconds at budgets <= 30).
