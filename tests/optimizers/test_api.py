@@ -207,6 +207,7 @@ def test_grid_at_the_budget_limit_scores_in_bounded_slices(monkeypatch):
     assert len(seen) > 4 and max(seen) <= CHUNK_ELEMENTS
 
 
+@pytest.mark.cpu_dependent
 @pytest.mark.parametrize("method", ["grid", "gradient", "nevergrad:OnePlusOne", "direct"])
 def test_scoring_in_slices_changes_no_count_and_no_answer(method, monkeypatch):
     """With CHUNK_ELEMENTS forced tiny (3 candidates a kernel call) every count is the same and the answer

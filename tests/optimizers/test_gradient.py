@@ -96,6 +96,7 @@ def test_all_starts_are_one_batch(monkeypatch):
     assert batches == [torch.Size([3, starts])]
 
 
+@pytest.mark.cpu_dependent
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("close_at_eod", [False, True, None])
 def test_profit_is_the_true_kernel_at_the_point(strategy, close_at_eod):

@@ -62,6 +62,7 @@ def test_grid_reads_back_once_per_call(strategy):
                 assert res.syncs == 1 + INPUT_CHECKS[strategy]
 
 
+@pytest.mark.cpu_dependent
 def test_grid_budget_one_scores_the_box_centre():
     """A 1-point grid is the centre of the box."""
     problem = synthetic_problem(6, seed=2)
@@ -71,6 +72,7 @@ def test_grid_budget_one_scores_the_box_centre():
     assert res.profit == pytest.approx(res.objective(res.h, res.l).item(), rel=1e-6, abs=1e-7)
 
 
+@pytest.mark.cpu_dependent
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("close_at_eod", [False, True])
 def test_zooming_never_loses_the_first_stage_best(strategy, close_at_eod):
