@@ -16,7 +16,7 @@ import numpy as np
 
 from .files import atomic_write
 from .optimizers import METHODS
-from .optimizers.api import check_method
+from .optimizers.api import check_budget, check_method
 from .quality import exact_optimum, regret_bp
 from .workloads import STRATEGIES, Workload, run
 
@@ -80,16 +80,14 @@ class Row:
 
 
 def parse_budget(text: str) -> int | None:
-    """`"default"` -> None (the strategy's default), else a positive integer; ValueError naming `budget`."""
+    """`"default"` -> None (the default), else a positive integer up to `MAX_BUDGET`; ValueError names `budget`."""
     if text.strip().lower() == "default":
         return None
     try:
         value = int(text)
     except ValueError:
         raise ValueError(f"budget: expected a positive integer or 'default', got {text!r}") from None
-    if value <= 0:
-        raise ValueError(f"budget: must be positive, got {value}")
-    return value
+    return check_budget(value, "entry_exit")
 
 
 def trials_for(

@@ -17,8 +17,10 @@ def test_parse_budget():
     assert parse_budget("100") == 100
     with pytest.raises(ValueError, match="^budget: expected a positive integer or 'default'"):
         parse_budget("lots")
-    with pytest.raises(ValueError, match="^budget: must be positive, got 0"):
+    with pytest.raises(ValueError, match="^budget: must be a positive integer, got 0"):
         parse_budget("0")
+    with pytest.raises(ValueError, match="^budget: 10000000 exceeds the limit of 1000000"):
+        parse_budget("10000000")  # the CLI refuses it before any work (and before a progress bar starts)
 
 
 def test_trials_cover_strategies_methods_budgets_and_exact_once():

@@ -32,6 +32,7 @@ __all__ = [
     "optimize",
     "default_budget",
     "check_method",
+    "check_budget",
     "DEFAULT_BOUNDS",
     "MAX_BUDGET",
     "MAX_SEED",
@@ -119,7 +120,8 @@ def _check_bounds(bounds) -> tuple[tuple[float, float], tuple[float, float]]:
     return pairs
 
 
-def _check_budget(budget, strategy: str) -> int:
+def check_budget(budget, strategy: str) -> int:
+    """The budget to run: `strategy`'s default for None, else a positive integer <= MAX_BUDGET (ValueError)."""
     if budget is None:
         return default_budget(strategy)
     integral = isinstance(budget, numbers.Integral) or (isinstance(budget, float) and budget.is_integer())
@@ -175,7 +177,7 @@ def optimize(
     """Run `method` on a built objective (the common path of both public optimizations)."""
     start = time.perf_counter()
     solver = check_method(method)
-    budget = None if method == "exact" and budget is None else _check_budget(budget, strategy)
+    budget = None if method == "exact" and budget is None else check_budget(budget, strategy)
     bounds = _check_bounds(bounds)
     policies = _check_policy(close_at_eod)
     seed = _check_seed(seed)
