@@ -30,7 +30,7 @@ from .comparison import (
 from .files import WriteError, atomic_write, check_output_dir, check_output_file
 from .instrument import on_evaluations
 from .optimizers import METHODS
-from .optimizers.api import check_method, default_budget
+from .optimizers.api import check_method, check_seed, default_budget
 from .quality import regret_bp
 from .reports.extras import NEEDS, MissingExtraError, ToolError, require_extra
 from .reports.report import BACKTEST_BUDGETS, REPORT_BUDGETS
@@ -72,6 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         disable=args.no_progress,
         dynamic_ncols=True,
         leave=False,
+        delay=PROGRESS_DELAY,
     )
 
     def scored(n: int) -> None:
@@ -82,7 +83,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with bar, on_evaluations(scored):
         results = []
         for strategy in workloads.STRATEGIES:
-            bar.set_description(strategy)
+            bar.set_description(strategy, refresh=False)
             results.append(workloads.run(workload, strategy, method=args.method, budget=budget, seed=args.seed))
     for strategy, result in zip(workloads.STRATEGIES, results):
         regret = regret_bp(result)
@@ -127,6 +128,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 #: The first line of `compare --out` (an existing file starting otherwise is not replaced without --force).
 _MARKDOWN_HEAD = to_markdown([]).splitlines()[0]
+#: Seconds before `run`'s progress bar appears: a run that ends sooner prints no bar at all.
+PROGRESS_DELAY = 2.0
 
 
 def _out_dir(args: argparse.Namespace) -> str:
@@ -251,6 +254,8 @@ def check_args(args: argparse.Namespace) -> None:
 
     Runs right after parsing, before any workload is loaded or any optimization runs.
     """
+    if hasattr(args, "seed"):
+        check_seed(args.seed)
     workload = getattr(args, "workload", None)
     if workload == "profile":
         for flag, given in (("--csv", args.csv is not None), ("--crypto", args.crypto)):

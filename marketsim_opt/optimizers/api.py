@@ -33,6 +33,7 @@ __all__ = [
     "default_budget",
     "check_method",
     "check_budget",
+    "check_seed",
     "DEFAULT_BOUNDS",
     "MAX_BUDGET",
     "MAX_SEED",
@@ -135,7 +136,8 @@ def check_budget(budget, strategy: str) -> int:
     return int(budget)
 
 
-def _check_seed(seed) -> int:
+def check_seed(seed) -> int:
+    """`seed` as an int in [0, MAX_SEED] (what numpy's legacy RandomState takes); ValueError naming `seed`."""
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
         raise ValueError(f"seed: expected an integer in [0, {MAX_SEED}], got {type(seed).__name__} {seed!r}")
     return int(seed)
@@ -180,7 +182,7 @@ def optimize(
     budget = None if method == "exact" and budget is None else check_budget(budget, strategy)
     bounds = _check_bounds(bounds)
     policies = _check_policy(close_at_eod)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     with count_syncs() as counter:
         if method == "exact":  # both policies share the candidates and thresholds
             solutions = exact.solve_policies(objective, bounds, policies)
