@@ -18,16 +18,19 @@ from ..instrument import to_device
 from ..strategies import Objective
 from .result import Solution
 
-__all__ = ["ROUNDS", "round_size", "ask_score_tell"]
+__all__ = ["ROUNDS", "MAX_ROUND_SIZE", "round_size", "ask_score_tell"]
 
 #: The budget is spread over at most this many rounds of `round_size(budget)` candidates (one read-back
 #: each); e.g. budget 15 runs 8 rounds of 2, the last of 1.
 ROUNDS = 10
+#: No round asks more than this many candidates per simulation, so a huge budget runs more rounds instead of
+#: spending minutes in one round's asks with no progress reported (budgets up to ROUNDS x this are unaffected).
+MAX_ROUND_SIZE = 10_000
 
 
 def round_size(budget: int) -> int:
-    """Candidates asked per simulation per round: `ceil(budget / ROUNDS)`."""
-    return max(1, math.ceil(budget / ROUNDS))
+    """Candidates asked per simulation per round: `ceil(budget / ROUNDS)`, at most `MAX_ROUND_SIZE`."""
+    return min(MAX_ROUND_SIZE, max(1, math.ceil(budget / ROUNDS)))
 
 
 def ask_score_tell(

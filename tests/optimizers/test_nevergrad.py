@@ -11,6 +11,7 @@ from optimizer_helpers import STRATEGIES, batch_of, solve
 
 from marketsim_opt.data import synthetic_problem
 from marketsim_opt.optimizers.nevergrad import OPTIMIZERS, ROUNDS
+from marketsim_opt.optimizers.rounds import MAX_ROUND_SIZE, round_size
 
 INPUT_CHECKS = {"entry_exit": 2, "always_on": 1, "always_on_crypto": 1}
 
@@ -29,11 +30,27 @@ def elementwise_rows(self, h: torch.Tensor, l: torch.Tensor) -> torch.Tensor:
     return -(dh * dh) - (dl * dl)
 
 
-def test_rounds_constant():
-    """The round arithmetic below assumes the module's 10 rounds."""
-    assert ROUNDS == 10
+def test_round_sizes():
+    """ceil(budget / ROUNDS) per round, never more than MAX_ROUND_SIZE (a huge budget runs more rounds)."""
     for budget, rounds in NG_ROUNDS.items():
-        assert math.ceil(budget / math.ceil(budget / ROUNDS)) == rounds
+        assert math.ceil(budget / round_size(budget)) == rounds
+    assert round_size(ROUNDS * MAX_ROUND_SIZE) == MAX_ROUND_SIZE
+    assert round_size(ROUNDS * MAX_ROUND_SIZE + 1) == MAX_ROUND_SIZE
+
+
+def test_a_huge_budget_reports_progress_round_by_round(monkeypatch):
+    """With rounds capped (MAX_ROUND_SIZE shrunk to 3 here), budget 100 runs 34 rounds, not 10 of 10, one
+    read-back each, and the progress hook hears each round as it is scored (so a budget of 10**6 shows progress
+    instead of minutes of silence)."""
+    from marketsim_opt.instrument import on_evaluations
+    from marketsim_opt.optimizers import rounds as rounds_module
+
+    monkeypatch.setattr(rounds_module, "MAX_ROUND_SIZE", 3)
+    heard = []
+    with on_evaluations(heard.append):
+        res = solve(synthetic_problem(6, seed=1), "entry_exit", method="nevergrad:OnePlusOne", budget=100)
+    assert res.nfev == 100 and heard == [3] * 33 + [1]
+    assert res.syncs == 34 + INPUT_CHECKS["entry_exit"]
 
 
 @pytest.mark.parametrize(("budget", "rounds"), sorted(NG_ROUNDS.items()))
