@@ -92,7 +92,7 @@ def test_compare_with_csv_adds_backtest(tmp_path, capsys):
     ("argv", "message"),
     [
         (["run", "--method", "simplex"], "bad input: method: unknown method 'simplex'"),
-        (["run", "--budget", "-5"], "bad input: budget: must be positive, got -5"),
+        (["run", "--budget", "-5"], "bad input: budget: must be a positive integer, got -5"),
         (["compare", "--budgets", "x", "--no-progress"], "bad input: budget: expected a positive integer"),
         (["run", "--workload", "backtest", "--csv", "/nonexistent/X.csv"], "/nonexistent/X.csv: cannot read"),
     ],
@@ -163,7 +163,7 @@ def test_new_commands_reject_bad_input(command, tmp_path, capsys):
     assert "method: unknown method 'nope'" in capsys.readouterr().err
     bad_budget = ["--budgets", "0"] if command == "report" else ["--budget", "0"]
     assert main([command, *bad_budget, "--out", str(tmp_path / "o")]) == 2
-    assert "budget: must be positive" in capsys.readouterr().err
+    assert "budget: must be a positive integer" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 
