@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 #: `Workload.forecast` of the synthetic workloads (profile, scaling).
-SYNTHETIC_FORECAST = "synthetic: drawn with the data (the profile recipe, SPEC section 4)"
+SYNTHETIC_FORECAST = "synthetic: drawn with the data (Hp ~ N(0.005, 0.01), Lp ~ N(-0.005, 0.01) per day)"
 PROFILE_SEED = 42
 PROFILE_DAYS = 200
 PROFILE_FEE = 0.0015

@@ -16,3 +16,65 @@ def test_readme_python_blocks_run():
     for block in blocks:
         exec(compile(block, str(README), "exec"), scope)
     assert abs(scope["mo"].regret_bp(scope["res"])) < 1e-6
+
+
+def _troubleshooting_rows() -> list[tuple[str, str]]:
+    """(command, message fragment) of each row of the README's troubleshooting table."""
+    section = README.read_text().split("## Troubleshooting", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(marketsim-opt [^`]*)` \| `([^`]*)` \|", section, flags=re.M)
+    assert len(rows) >= 15, "the troubleshooting table lost its rows"
+    return rows
+
+
+def _write_troubleshooting_inputs(folder: Path) -> None:
+    """The files the troubleshooting commands name: a clean series and one broken copy per row."""
+    from marketsim_opt.data import synthetic_ohlc
+
+    bars = synthetic_ohlc(120, 0)
+    lines = ["date,open,high,low,close"] + [
+        f"{t},{o:.6f},{h:.6f},{lo:.6f},{c:.6f}"
+        for t, o, h, lo, c in zip(bars.time, bars.open, bars.high, bars.low, bars.close)
+    ]
+
+    def write(name: str, rows: list[str], encoding: str = "utf-8") -> None:
+        (folder / name).write_text("\n".join(rows) + "\n", encoding=encoding)
+
+    def with_row(i: int, cells: str) -> list[str]:
+        return lines[:i] + [cells] + lines[i + 1 :]
+
+    t, o, h, lo, c = lines[10].split(",")
+    write("prices.csv", lines)
+    write("utf16.csv", lines, encoding="utf-16")
+    write("dates.csv", with_row(2, "02/03/2020,1,1.1,0.9,1"))
+    write("close_above_high.csv", with_row(10, ",".join([t, o, h, lo, str(float(h) * 1.01)])))
+    write("tiny_price.csv", with_row(10, ",".join([t, "1e-300", h, "1e-300", c])))
+    write("one_forecast.csv", [lines[0] + ",high_pred"] + [row + ",1" for row in lines[1:]])
+    (folder / "mine").mkdir()
+    (folder / "mine" / "thesis.tex").write_text("not ours\n")
+    (folder / "results.txt").write_text("not ours\n")
+    (folder / "notes.md").write_text("my notes\n")
+
+
+def test_troubleshooting_table_matches_the_errors(tmp_path, monkeypatch, capsys):
+    """Each command in the README's troubleshooting table exits 2 with one stderr line containing its message,
+    before writing anything (the files the rows name are made here)."""
+    import shlex
+
+    import torch
+
+    from marketsim_opt.cli import main
+
+    _write_troubleshooting_inputs(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    checked = 0
+    for command, message in _troubleshooting_rows():
+        if "--device cuda" in command and torch.cuda.is_available():
+            continue  # only a CPU-only torch refuses it
+        argv = shlex.split(command)[1:]
+        assert main([*argv, "--no-progress"] if argv[0] in ("run", "compare") else argv) == 2, command
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, (command, err)
+        checked += 1
+    assert checked >= 15
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
