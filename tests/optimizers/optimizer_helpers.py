@@ -42,3 +42,35 @@ def solve(problem: Problem, strategy: str, **kwargs):
         crypto = strategy == "always_on_crypto"
         return optimize_always_on(*args, is_crypto=crypto, trading_fee=problem.trading_fee, **kwargs)
     raise AssertionError(f"unknown strategy case {strategy!r}")
+
+
+def elementwise_rows(self, h: torch.Tensor, l: torch.Tensor) -> torch.Tensor:
+    """Stand-in for `Objective.batch_rows`: `-(h - c)^2 - (l + c)^2` with `c` each simulation's first close.
+
+    float64 and elementwise only (no reduction), so a row scores the same bits batched or alone on any CPU;
+    the kernel's own batched-versus-single equality is tests/test_kernel.py's (cpu_dependent) business.
+    """
+    c = self.problem.close[..., :1].to(torch.float64).reshape(-1, 1)  # [S, 1]
+    dh, dl = h.to(torch.float64) - c, l.to(torch.float64) + c
+    return -(dh * dh) - (dl * dl)
+
+
+def assert_batched_rows_equal_per_row_calls(monkeypatch, strategy: str, method: str, budget: int) -> None:
+    """Each simulation of a batch has its own optimizer with the same seed and is told only its own row's scores,
+    so every batched field equals the unbatched call on that row (scores from `elementwise_rows`)."""
+    from marketsim_opt.strategies import Objective
+
+    real = Objective.batch_rows
+
+    def scored(self, h, l):
+        real(self, h, l)  # counts the evaluations, which the API checks
+        return elementwise_rows(self, h, l)
+
+    monkeypatch.setattr(Objective, "batch_rows", scored)
+    batch, rows = batch_of(8, [31, 32, 33])
+    res = solve(batch, strategy, method=method, budget=budget, close_at_eod=None, seed=4)
+    assert len(set(res.h.tolist())) == 3  # the rows' optima differ, so a mixed-up row would show
+    for s, row in enumerate(rows):
+        one = solve(row, strategy, method=method, budget=budget, close_at_eod=None, seed=4)
+        got = (res.h[s], res.l[s], res.profit[s], res.close_at_eod[s], res.nfev[s])
+        assert got == (one.h, one.l, one.profit, one.close_at_eod, one.nfev)

@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from optimizer_helpers import STRATEGIES, batch_of, solve
+from optimizer_helpers import STRATEGIES, assert_batched_rows_equal_per_row_calls, batch_of, solve
 
 from marketsim_opt.data import synthetic_problem
 from marketsim_opt.optimizers.nevergrad import OPTIMIZERS, ROUNDS
@@ -17,17 +17,6 @@ INPUT_CHECKS = {"entry_exit": 2, "always_on": 1, "always_on_crypto": 1}
 
 # budget -> rounds: batches of ceil(budget / ROUNDS) candidates until the budget is spent.
 NG_ROUNDS = {1: 1, 7: 7, 10: 10, 15: 8, 23: 8, 30: 10, 101: 10}
-
-
-def elementwise_rows(self, h: torch.Tensor, l: torch.Tensor) -> torch.Tensor:
-    """Stand-in for `Objective.batch_rows`: `-(h - c)^2 - (l + c)^2` with `c` each simulation's first close.
-
-    float64 and elementwise only (no reduction), so a row scores the same bits batched or alone on any CPU;
-    the kernel's own batched-versus-single equality is tests/test_kernel.py's (cpu_dependent) business.
-    """
-    c = self.problem.close[..., :1].to(torch.float64).reshape(-1, 1)  # [S, 1]
-    dh, dl = h.to(torch.float64) - c, l.to(torch.float64) + c
-    return -(dh * dh) - (dl * dl)
 
 
 def test_round_sizes():
@@ -86,24 +75,8 @@ def test_seed_changes_stochastic_optimizers(name):
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_batched_nevergrad_rows_equal_per_row_calls(strategy, monkeypatch):
-    """Each simulation has its own optimizer with the same seed and is told only its own row's scores, so every
-    batched field equals the unbatched call on that row (scores from `elementwise_rows`, exact on any CPU)."""
-    from marketsim_opt.strategies import Objective
-
-    real = Objective.batch_rows
-
-    def scored(self, h, l):
-        real(self, h, l)  # counts the evaluations, which the API checks
-        return elementwise_rows(self, h, l)
-
-    monkeypatch.setattr(Objective, "batch_rows", scored)
-    batch, rows = batch_of(8, [31, 32, 33])
-    res = solve(batch, strategy, method="nevergrad:OnePlusOne", budget=20, close_at_eod=None, seed=4)
-    assert len(set(res.h.tolist())) == 3  # the rows' optima differ, so a mixed-up row would show
-    for s, row in enumerate(rows):
-        one = solve(row, strategy, method="nevergrad:OnePlusOne", budget=20, close_at_eod=None, seed=4)
-        got = (res.h[s], res.l[s], res.profit[s], res.close_at_eod[s], res.nfev[s])
-        assert got == (one.h, one.l, one.profit, one.close_at_eod, one.nfev)
+    """Each simulation gets its own optimizer, seeded alike, and only its own row's scores."""
+    assert_batched_rows_equal_per_row_calls(monkeypatch, strategy, "nevergrad:OnePlusOne", budget=20)
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)

@@ -9,8 +9,7 @@ import sys
 
 import pytest
 import torch
-from optimizer_helpers import STRATEGIES, batch_of, solve
-from test_nevergrad import elementwise_rows
+from optimizer_helpers import STRATEGIES, assert_batched_rows_equal_per_row_calls, batch_of, solve
 
 from marketsim_opt import METHODS, regret_bp
 from marketsim_opt.data import synthetic_problem
@@ -99,24 +98,8 @@ def test_seed_reaches_the_sampler():
 @needs_optuna
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_batched_tpe_rows_equal_per_row_calls(strategy, monkeypatch):
-    """Each simulation has its own study with the same seed and is told only its own row's scores, so every
-    batched field equals the unbatched call on that row (scores from `elementwise_rows`, exact on any CPU)."""
-    from marketsim_opt.strategies import Objective
-
-    real = Objective.batch_rows
-
-    def scored(self, h, l):
-        real(self, h, l)  # counts the evaluations, which the API checks
-        return elementwise_rows(self, h, l)
-
-    monkeypatch.setattr(Objective, "batch_rows", scored)
-    batch, rows = batch_of(8, [31, 32, 33])
-    res = solve(batch, strategy, method="optuna:TPE", budget=30, close_at_eod=None, seed=4)
-    assert len(set(res.h.tolist())) == 3  # the rows' optima differ, so a mixed-up row would show
-    for s, row in enumerate(rows):
-        one = solve(row, strategy, method="optuna:TPE", budget=30, close_at_eod=None, seed=4)
-        got = (res.h[s], res.l[s], res.profit[s], res.close_at_eod[s], res.nfev[s])
-        assert got == (one.h, one.l, one.profit, one.close_at_eod, one.nfev)
+    """Each simulation gets its own study, seeded alike, and only its own row's scores."""
+    assert_batched_rows_equal_per_row_calls(monkeypatch, strategy, "optuna:TPE", budget=30)
 
 
 @needs_optuna
