@@ -196,6 +196,9 @@ def run_asv(
     if timings:
         cmd += ["--interleave-rounds", "--record-samples", "-a", f"rounds={TIMING_ROUNDS}"]
     env = {k: v for k, v in os.environ.items() if k != INSTRUCTION_ENV}
+    # asv's environments install the matrix with pip, which reads PIP_CONSTRAINT: the repository's pins (scipy,
+    # cma, ... that the deterministic figures depend on) without naming versions in the matrix.
+    env.setdefault("PIP_CONSTRAINT", str(repo / "constraints.txt"))
     if instructions:
         env[INSTRUCTION_ENV] = "1"
     print(f"gate: asv run on {len(commits)} commit(s), benchmarks /{bench}/", file=sys.stderr, flush=True)

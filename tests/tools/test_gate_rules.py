@@ -142,3 +142,25 @@ def test_main_without_valgrind_cannot_decide(monkeypatch, capsys):
     monkeypatch.setattr(gate, "missing_instruction_tools", lambda: pytest.fail("not checked when off"))
     assert gate.main(["c", "c", "--no-instructions"]) == 0
     assert runs[0]["instructions"] is False and gate.INSTRUCTION_BENCH not in runs[0]["bench"]
+
+
+def test_asv_environments_install_through_the_repository_pins(tmp_path, monkeypatch):
+    """run_asv hands asv (and so pip in its environments) the repository's constraints.txt; a caller's own
+    PIP_CONSTRAINT wins."""
+    (tmp_path / "asv.conf.json").write_text('{"version": 1, "project": "x"}')
+    seen = []
+
+    class Done:
+        returncode, stdout = 0, ""
+
+    def fake_run(cmd, **kwargs):
+        seen.append(kwargs.get("env"))
+        return Done()
+
+    monkeypatch.setattr(gate.subprocess, "run", fake_run)
+    monkeypatch.delenv("PIP_CONSTRAINT", raising=False)
+    gate.run_asv(tmp_path, ["abc"], tmp_path, bench="x", timings=False, env_dir=tmp_path / "env")
+    assert seen[-1]["PIP_CONSTRAINT"] == str(tmp_path / "constraints.txt")
+    monkeypatch.setenv("PIP_CONSTRAINT", "/elsewhere/pins.txt")
+    gate.run_asv(tmp_path, ["abc"], tmp_path, bench="x", timings=False, env_dir=tmp_path / "env")
+    assert seen[-1]["PIP_CONSTRAINT"] == "/elsewhere/pins.txt"
