@@ -8,6 +8,7 @@ when the folder is absent.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,15 @@ settings.register_profile(
     "marketsim", deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow], print_blob=True
 )
 settings.load_profile("marketsim")
+
+# torch.compile's C++ cache (precompiled headers included) is not keyed by ATEN_CPU_CAPABILITY: a header built by a
+# native (AVX2/AVX-512) run breaks a later compile under `default` ("'at::vec' has not been declared"), and
+# compiled.py then falls back to eager with a RuntimeWarning.  Each capability gets its own cache folder, so
+# `ATEN_CPU_CAPABILITY=default python -m pytest` after a native run tests what it should.
+os.environ.setdefault(
+    "TORCHINDUCTOR_CACHE_DIR",
+    os.path.join(tempfile.gettempdir(), f"marketsim-inductor-{os.environ.get('ATEN_CPU_CAPABILITY') or 'native'}"),
+)
 
 #: `<repo root>/../shared/data`, or the folder named by MARKETSIM_DATA_DIR (for a clone elsewhere).
 DATA_DIR = Path(os.environ.get("MARKETSIM_DATA_DIR") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
