@@ -38,16 +38,14 @@ def solve(objective: Objective, bounds, budget: int, seed: int) -> Solution:
     steps = torch.linspace(0.0, 1.0, g, **opts) if g > 1 else torch.full((1,), 0.5, **opts)
     hh, ll = torch.meshgrid(steps, steps, indexing="ij")
     unit = torch.stack([hh.reshape(-1), ll.reshape(-1)], dim=-1)  # [G*G, 2]
-    chunk = objective.candidates_per_call()  # a huge grid is scored in slices of the stage: bounded memory
-    rows = torch.arange(s, device=problem.device)
     for _ in range(stages):
-        for start in range(0, g * g, chunk):
-            x = box_lo[:, None, :] + unit[None, start : start + chunk] * (box_hi - box_lo)[:, None, :]  # [S, k, 2]
-            scores = objective.batch_rows(x[..., 0], x[..., 1])
-            profit, j = scores.max(dim=-1)
-            better = profit > best_profit  # strict: the first best point (in grid order) is kept
-            best_profit = torch.where(better, profit, best_profit)
-            best_x = torch.where(better[:, None], x[rows, j], best_x)
+        # One scoring call per stage; `Objective.batch` itself scores a huge grid in bounded slices.
+        x = box_lo[:, None, :] + unit[None] * (box_hi - box_lo)[:, None, :]  # [S, G*G, 2]
+        scores = objective.batch_rows(x[..., 0], x[..., 1])
+        profit, j = scores.max(dim=-1)
+        better = profit > best_profit
+        best_profit = torch.where(better, profit, best_profit)
+        best_x = torch.where(better[:, None], x[torch.arange(s), j], best_x)
         # Zoom onto the cells around the best point: one grid spacing either side.
         half = (box_hi - box_lo) / max(g - 1, 1)
         box_lo = torch.maximum(best_x - half, full_lo)
