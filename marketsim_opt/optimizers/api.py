@@ -18,9 +18,9 @@ from collections.abc import Callable
 import numpy as np
 from torch import Tensor
 
-from ..data import CRYPTO_FEE, DEFAULT_FEE, Problem, check_values
+from ..data import DEFAULT_FEE, Problem, check_values
 from ..instrument import count_syncs
-from ..kernel import check_fee, check_flag
+from ..kernel import check_flag
 from ..strategies import Objective, always_on_objective, entry_exit_objective
 from . import direct, exact, gradient, grid, optuna_tpe
 from . import nevergrad as ng_method
@@ -266,8 +266,7 @@ def optimize_entry_exit(
     """
     start = time.perf_counter()
     with count_syncs() as counter:
-        fee = DEFAULT_FEE if trading_fee is None else check_fee(trading_fee)
-        problem = _problem(close, high, high_pred, low, low_pred, is_crypto=False, trading_fee=fee)
+        problem = _problem(close, high, high_pred, low, low_pred, is_crypto=False, trading_fee=trading_fee)
         if not isinstance(positions, Tensor) or positions.shape != problem.close.shape:
             shape = tuple(positions.shape) if isinstance(positions, Tensor) else type(positions).__name__
             raise ValueError(f"positions: expected a tensor of shape {tuple(problem.close.shape)}, got {shape}")
@@ -310,10 +309,8 @@ def optimize_always_on(
     be a bool; the other arguments follow `optimize_entry_exit`.
     """
     start = time.perf_counter()
-    is_crypto = check_flag("is_crypto", is_crypto)
-    fee = (CRYPTO_FEE if is_crypto else DEFAULT_FEE) if trading_fee is None else check_fee(trading_fee)
-    with count_syncs() as counter:
-        problem = _problem(close, high, high_pred, low, low_pred, is_crypto=is_crypto, trading_fee=fee)
+    with count_syncs() as counter:  # Problem checks is_crypto and the fee, and picks the default fee for None
+        problem = _problem(close, high, high_pred, low, low_pred, is_crypto=is_crypto, trading_fee=trading_fee)
     objective = always_on_objective(problem)
     result = optimize(
         objective,
