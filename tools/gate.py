@@ -1,13 +1,27 @@
 """The regression gate: compare two commits on the asv suite and say, by exit code, whether HEAD regressed.
 
-    python tools/gate.py BASE HEAD [--timings] [--no-instructions] [--bench REGEX] [--json FILE]
+    python tools/gate.py BASE HEAD [--timings] [--no-instructions] [--bench REGEX] [--json FILE] [--all]
 
-Exit codes: 0 nothing regressed, 1 something regressed, 2 the harness could not decide (a revision that
-does not exist, a build or benchmark failure, a commit whose code cannot be imported, missing results).
+Exit codes, which never claim more than was measured:
+
+- 0: every judged metric was measured (a finite value) on both commits, compared, and none regressed (metrics
+  skipped on both commits for a reason on the allow-list below are reported and set aside);
+- 1: at least one regression, and every other judged metric was measured on both commits;
+- 2: the gate cannot decide: a revision that does not exist, asv or git missing, a build or benchmark failure,
+  a judged metric that failed (asv recorded None), is missing from one side's results, or was skipped (NaN) on
+  one or both commits without an allow-listed reason, an empty judged set, or any other error; one line on
+  stderr, `gate: cannot decide: <what>` (KeyboardInterrupt: exit 130).
 
 The gate never imports the code it judges: asv builds each commit into its own managed virtualenv (the
 repository's `asv.conf.json`, with results in a temporary folder so `results/` is untouched) and runs the
-benchmarks there; this process reads only asv's result files.
+benchmarks of this checkout's `benchmarks/` (asv's benchmark_dir) on both; this process reads only asv's
+files, and needs only asv and git.
+
+The judged set is every parameter combination of every benchmark the run's `--bench` regex selects (read from
+the `benchmarks.json` asv writes into the results folder, named as `asv compare` names them) whose metric kind
+is judged: deterministic, memory, instructions (unless `--no-instructions`) and, with `--timings`, timings.  By
+default (DEFAULT_BENCH) that is OptimizerMetrics' evaluations, host syncs and regret, the host syncs of
+`devices.DeviceOptimize` and `devices.DeviceBacktest`, memray's region peaks, and the instruction counts.
 
 How each metric is judged (all are lower-is-better, as asv assumes):
 
@@ -29,22 +43,49 @@ How each metric is judged (all are lower-is-better, as asv assumes):
   of the shared machine lift medians, lucky fast windows lower one side's minimum; see benchmarks/README.md).
   The table shows medians.  `track_wall_time` is one sample and is never judged.
 
-The table (GitHub-flavoured markdown, worst first) goes to stdout and the same rows as JSON to `--json`.
+Verdicts of a judged metric: `regression`, `improvement`, `unchanged` (measured on both); otherwise `failed`
+(asv recorded None: the benchmark or its setup raised, or the commit did not build or import), `missing`
+(absent from one side's results), `skipped on BASE`, `skipped on HEAD`, `skipped on both` (asv's NaN), or
+`allowed`.  Every one of those but `allowed` makes the exit code 2.
+
+The allow-list (ALLOWED), used only for metrics skipped on BOTH commits, each with the reason shown in the row:
+
+- `optuna:TPE` rows: the optional `optuna` extra, which the gate's asv environments do not install
+  (`asv.conf.json`'s matrix has no optuna);
+- OptimizerMetrics rows on the `backtest` workload whose method is not in `BACKTEST_FAST` of
+  `benchmarks/optimizers.py` (read from that file with `ast`, not imported): the slow tier
+  (MARKETSIM_BENCH_SLOW=1), which the gate does not run;
+- rows whose `device` parameter is `cuda` when this machine has no CUDA (no `nvidia-smi` on PATH).
+
+The frozen references (`benchmarks/ruler/references`) are what regret is measured against: when they differ
+between BASE and HEAD the gate says so on its own line before the table (and in the JSON); that alone does not
+change the exit code.
+
+The table (GitHub-flavoured markdown, undecided rows first, then regressions) goes to stdout: every row that is
+not `unchanged`, allowed rows grouped as one line per reason (`--all`: every row).  `--json FILE` gets
+`{"base", "head", "exit_code", "references_changed", "rows"}`, written atomically when the rows were judged.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import importlib.util
+import itertools
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+INSTALL = "pip install -c constraints.txt -e '.[bench]'"
 
 #: Metrics with no noise: any increase is a regression.
 DETERMINISTIC = ("track_host_syncs", "track_evaluations", "track_regret_bp")
@@ -68,9 +109,16 @@ INSTRUCTION_TOOLS = ("valgrind", "callgrind_control")
 #: on TIMING_BENCH no A/A comparison was flagged even at 1.3 (60 of them; largest ratios 1.53 of medians, 1.46
 #: of fastest samples), and the planted 2x kernel gives them 1.7x to 4.2x.
 TIME_FACTOR = 1.5
-#: Benchmarks the gate runs by default: the deterministic and memory metrics.
+#: Benchmarks the gate runs by default: the deterministic and memory metrics.  The host syncs of
+#: `devices.DeviceOptimize` and `devices.DeviceBacktest` are among them: the one-call backtest's read-back count
+#: is a performance target (the whole backtest solved exactly with a fixed, small number of host read-backs),
+#: judged like OptimizerMetrics' counts.
 #: (asv matches parametrized benchmarks as `name(param, ...)`, hence the `\(` rather than a `$`.)
-DEFAULT_BENCH = r"OptimizerMetrics\.track_(host_syncs|evaluations|regret_bp)\(|track_region_peak_bytes"
+DEFAULT_BENCH = (
+    r"OptimizerMetrics\.track_(host_syncs|evaluations|regret_bp)\("
+    r"|devices\.Device(Optimize|Backtest)\.track_host_syncs\("
+    r"|track_region_peak_bytes"
+)
 #: Added with --timings: the kernel latencies of a millisecond or more, where the kernel's own work dominates.
 #: The sub-millisecond ones (dispatch-bound) moved up to 2.1x between runs of the same code here whenever
 #: other work shared the machine, as much as a 2x slowdown moves them, so no factor separates the two; their
@@ -78,6 +126,13 @@ DEFAULT_BENCH = r"OptimizerMetrics\.track_(host_syncs|evaluations|regret_bp)\(|t
 TIMING_BENCH = r"kernel\.BatchedEval\.time_eval_batched\((200, 4096|2000, 64|2000, 4096),"
 TIMING_ROUNDS = 4
 MACHINE = "gate"
+#: Where the frozen references of the suite's regret live (a change between BASE and HEAD is reported).
+REFERENCES = "benchmarks/ruler/references"
+
+#: Verdicts that make the gate unable to decide (exit 2), in the table's order.
+UNDECIDED = ("failed", "missing", "skipped on BASE", "skipped on HEAD", "skipped on both")
+COMPARED = ("regression", "improvement", "unchanged")
+ORDER = {v: i for i, v in enumerate((*UNDECIDED, "regression", "improvement", "unchanged", "allowed"))}
 
 
 class HarnessError(RuntimeError):
@@ -86,19 +141,98 @@ class HarnessError(RuntimeError):
 
 @dataclass
 class Change:
-    """One metric of one benchmark and parameter combination, BASE against HEAD."""
+    """One metric of one benchmark and parameter combination, BASE against HEAD.
+
+    `verdict`: regression | improvement | unchanged | failed | missing | skipped on BASE | skipped on HEAD |
+    skipped on both | allowed; `note`: why, for the rows that were not compared (the allow-list's reason, or
+    which side failed or lacks the metric).
+    """
 
     benchmark: str
     kind: str  # deterministic | memory | instructions | timing
     base: float | None
     head: float | None
     ratio: float | None
-    verdict: str  # regression | improvement | unchanged | not comparable (new in HEAD) | failed (or skipped in HEAD)
+    verdict: str
+    note: str = ""
+
+
+# --- the allow-list -------------------------------------------------------------------------------------------
+
+Matcher = Callable[[str, Mapping[str, str], Path], bool]
+
+
+@cache
+def backtest_fast(optimizers_py: Path) -> tuple[str, ...]:
+    """`BACKTEST_FAST` of benchmarks/optimizers.py, read with `ast` (the gate imports neither torch nor the suite)."""
+    try:
+        tree = ast.parse(optimizers_py.read_text(), filename=str(optimizers_py))
+    except (OSError, SyntaxError) as exc:
+        raise HarnessError(f"cannot read BACKTEST_FAST from {optimizers_py}: {exc}") from None
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        if any(isinstance(t, ast.Name) and t.id == "BACKTEST_FAST" for t in targets):
+            try:
+                fast = ast.literal_eval(value)
+            except ValueError:
+                break
+            if isinstance(fast, tuple) and all(isinstance(v, str) for v in fast):
+                return fast
+            break
+    raise HarnessError(f"{optimizers_py}: no module-level BACKTEST_FAST = (a tuple of method strings)")
+
+
+def _optuna(benchmark: str, params: Mapping[str, str], repo: Path) -> bool:
+    return str(params.get("method", "")).startswith("optuna:")
+
+
+def _backtest_slow_tier(benchmark: str, params: Mapping[str, str], repo: Path) -> bool:
+    return (
+        ".OptimizerMetrics." in benchmark
+        and params.get("workload") == "backtest"
+        and params.get("method") not in backtest_fast(repo / "benchmarks" / "optimizers.py")
+    )
+
+
+def _cuda_without_gpu(benchmark: str, params: Mapping[str, str], repo: Path) -> bool:
+    return params.get("device") == "cuda" and shutil.which("nvidia-smi") is None
+
+
+#: (matcher, reason) pairs, used only for metrics skipped on BOTH commits (see the module docstring).
+ALLOWED: tuple[tuple[Matcher, str], ...] = (
+    (
+        _optuna,
+        "optuna:TPE needs the optional optuna extra, which the gate's asv environments do not install "
+        "(asv.conf.json's matrix has no optuna)",
+    ),
+    (
+        _backtest_slow_tier,
+        "backtest methods outside BACKTEST_FAST (benchmarks/optimizers.py) are the slow tier "
+        "(MARKETSIM_BENCH_SLOW=1), which the gate does not run",
+    ),
+    (_cuda_without_gpu, "no CUDA device on this machine"),
+)
+
+
+def allowed(benchmark: str, params: Mapping[str, str], repo: Path = REPO) -> str | None:
+    """The allow-list's reason for a metric skipped on both commits; None when it is not on the list."""
+    for matcher, reason in ALLOWED:
+        if matcher(benchmark, params, repo):
+            return reason
+    return None
+
+
+# --- judging --------------------------------------------------------------------------------------------------
 
 
 def kind_of(name: str) -> str | None:
     """How a benchmark's metric is judged, from its name; None for metrics the gate does not judge."""
-    leaf = name.rsplit(".", 1)[-1].split("(")[0]
+    leaf = name.split("(", 1)[0].rsplit(".", 1)[-1]
     if leaf in DETERMINISTIC:
         return "deterministic"
     if leaf.startswith(MEMORY):
@@ -110,8 +244,15 @@ def kind_of(name: str) -> str | None:
     return None
 
 
+def judged_kinds(*, timings: bool, instructions: bool = True) -> frozenset[str]:
+    """The metric kinds a run judges."""
+    return frozenset(
+        {"deterministic", "memory"} | ({"instructions"} if instructions else set()) | ({"timing"} if timings else set())
+    )
+
+
 def judge(name: str, kind: str, base: float, head: float, base_ss=None, head_ss=None) -> str:
-    """`regression`, `improvement` or `unchanged` for one metric."""
+    """`regression`, `improvement` or `unchanged` for one metric measured on both commits."""
     if kind == "deterministic":
         tol = REGRET_TOLERANCE_BP if "regret" in name else 0.0
         if head > base + tol:
@@ -139,6 +280,117 @@ def _statistically_different(base_ss, head_ss) -> bool:
     return bool(_stats.is_different(samples_a, samples_b, stats_a, stats_b))
 
 
+def compare(
+    base: dict[str, tuple],
+    head: dict[str, tuple],
+    *,
+    timings: bool,
+    expected: Mapping[str, Mapping[str, str]] | None = None,
+    instructions: bool = True,
+    repo: Path = REPO,
+) -> list[Change]:
+    """One Change per judged metric, undecided rows first, then regressions (worst first).
+
+    `expected`: `{benchmark(params): {param_name: value}}`, the judged set (expected_metrics); metrics of a judged
+    kind found in either side's results are rows too.  None: just those found in the results.
+    """
+    kinds = judged_kinds(timings=timings, instructions=instructions)
+    params = {name: p for name, p in (expected or {}).items() if kind_of(name) in kinds}
+    for name in set(base) | set(head):
+        if kind_of(name) in kinds:
+            params.setdefault(name, {})
+    changes = [_row(name, kind_of(name), base, head, params[name], repo) for name in sorted(params)]
+
+    def key(c: Change):
+        ratio = c.ratio or 0.0
+        return ORDER[c.verdict], ratio if c.verdict == "improvement" else -ratio, c.benchmark
+
+    return sorted(changes, key=key)
+
+
+def _row(name: str, kind: str, base: dict, head: dict, params: Mapping[str, str], repo: Path) -> Change:
+    if name not in base or name not in head:
+        sides = " and ".join(side for side, values in (("BASE", base), ("HEAD", head)) if name not in values)
+        b, h = base.get(name, (None, None))[0], head.get(name, (None, None))[0]
+        return Change(name, kind, _num(b), _num(h), None, "missing", f"absent from {sides}'s results")
+    (b, b_ss), (h, h_ss) = base[name], head[name]
+    if b is None or h is None:  # asv records a failed benchmark as None (a skipped one as NaN)
+        sides = " and ".join(side for side, v in (("BASE", b), ("HEAD", h)) if v is None)
+        return Change(name, kind, _num(b), _num(h), None, "failed", f"failed on {sides} (see the asv log)")
+    for side, v in (("BASE", b), ("HEAD", h)):
+        if not isinstance(v, int | float) or math.isinf(v):
+            return Change(name, kind, _num(b), _num(h), None, "failed", f"not a finite number on {side}: {v!r}")
+    if math.isnan(b) and math.isnan(h):
+        reason = allowed(name, params, repo)
+        if reason is not None:
+            return Change(name, kind, None, None, None, "allowed", reason)
+        return Change(name, kind, None, None, None, "skipped on both", "skipped on both commits; not allow-listed")
+    if math.isnan(b) or math.isnan(h):
+        side = "BASE" if math.isnan(b) else "HEAD"
+        return Change(name, kind, _num(b), _num(h), None, f"skipped on {side}", "measured on one commit only")
+    verdict = judge(name, kind, b, h, b_ss, h_ss)
+    ratio = h / b if b else (math.inf if h > b else 1.0)
+    return Change(name, kind, b, h, ratio, verdict)
+
+
+def _fastest(value: float, stats_samples) -> float:
+    """The fastest recorded sample of a timing (asv's median `value` when no samples were recorded)."""
+    samples = (stats_samples or (None, None))[1] or ()
+    finite = [x for x in samples if x is not None and not math.isnan(x)]
+    return min(finite) if finite else value
+
+
+def _skipped(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _num(value):
+    return None if _skipped(value) or not isinstance(value, int | float) or math.isinf(value) else value
+
+
+def exit_code(changes: list[Change]) -> int:
+    """2 when a row is undecided or nothing was compared, else 1 on any regression, else 0."""
+    if any(c.verdict in UNDECIDED for c in changes) or not any(c.verdict in COMPARED for c in changes):
+        return 2
+    return 1 if any(c.verdict == "regression" for c in changes) else 0
+
+
+def to_markdown(changes: list[Change], base: str, head: str, *, all_rows: bool = False) -> str:
+    """The counts line and the table: every row that is not unchanged (allowed ones grouped by reason), or all."""
+    count = {v: sum(c.verdict == v for c in changes) for v in ORDER}
+    skipped = sum(count[v] for v in UNDECIDED if v.startswith("skipped"))
+    lines = [
+        f"Gate: {base[:8]} (BASE) -> {head[:8]} (HEAD): {count['regression']} regression(s), "
+        f"{count['improvement']} improvement(s), {count['unchanged']} unchanged, {count['failed']} failed, "
+        f"{count['missing']} missing, {skipped} skipped, {count['allowed']} allowed",
+        "",
+        "| verdict | benchmark | kind | BASE | HEAD | HEAD/BASE | note |",
+        "|---|---|---|---:|---:|---:|---|",
+    ]
+    for c in changes:
+        if not all_rows and c.verdict in ("allowed", "unchanged"):
+            continue
+        ratio = "-" if c.ratio is None else f"{c.ratio:.3g}"
+        lines.append(
+            f"| {c.verdict} | `{c.benchmark}` | {c.kind} | {_fmt(c.base)} | {_fmt(c.head)} | {ratio} | {c.note} |"
+        )
+    if not all_rows:
+        reasons: dict[str, int] = {}
+        for c in changes:
+            if c.verdict == "allowed":
+                reasons[c.note] = reasons.get(c.note, 0) + 1
+        for reason, n in reasons.items():
+            lines.append(f"| allowed | {n} metric(s) skipped on both commits | - | - | - | - | {reason} |")
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+# --- asv and git ----------------------------------------------------------------------------------------------
+
+
 def _git(*args: str, cwd: Path) -> str:
     proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -154,14 +406,25 @@ def resolve(rev: str, repo: Path) -> str:
         raise HarnessError(f"revision {rev!r} is not a commit of {repo}") from None
 
 
+def references_changed(repo: Path, base: str, head: str) -> list[str]:
+    """The files under REFERENCES that differ between the two commits (paths relative to the repository)."""
+    out = _git("diff", "--name-only", base, head, "--", REFERENCES, cwd=repo)
+    return [line for line in out.splitlines() if line]
+
+
+def _tail(text: str, lines: int = 5) -> str:
+    return " / ".join(line.strip() for line in text.strip().splitlines()[-lines:] if line.strip()) or "no output"
+
+
 def run_asv(
     repo: Path, commits: list[str], work: Path, *, bench: str, timings: bool, env_dir: Path, instructions: bool = False
 ) -> Path:
     """Run the selected benchmarks on `commits` in managed environments; the results folder.
 
     `instructions` turns the instruction-count tier on (INSTRUCTION_ENV) for the benchmark processes; off, it
-    is unset.  Called again with the same `work`, results accumulate.
-    Raises HarnessError when asv itself fails or any benchmark fails on any commit.
+    is unset.  Called again with the same `work`, results accumulate.  A benchmark that fails (asv's exit 2,
+    with results written) is left to the results, where it is a `failed` row; HarnessError when `asv machine`
+    or `asv run` fails otherwise.
     """
     from asv.util import load_json
 
@@ -178,9 +441,10 @@ def run_asv(
     hashes = work / "hashes.txt"
     hashes.write_text("\n".join(commits) + "\n")
     asv = [sys.executable, "-m", "asv"]
-    subprocess.run(
-        [*asv, "machine", "--yes", "--machine", MACHINE, "--config", str(conf_path)], check=True, capture_output=True
-    )
+    machine = [*asv, "machine", "--yes", "--machine", MACHINE, "--config", str(conf_path)]
+    proc = subprocess.run(machine, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        raise HarnessError(f"`{' '.join(machine)}` exited {proc.returncode}: {_tail(proc.stdout or '')}")
     cmd = [
         *asv,
         "run",
@@ -204,11 +468,13 @@ def run_asv(
     print(f"gate: asv run on {len(commits)} commit(s), benchmarks /{bench}/", file=sys.stderr, flush=True)
     proc = subprocess.run(cmd, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     log = work / f"asv-run-{len(list(work.glob('asv-run*.log')))}.log"
-    log.write_text(proc.stdout)
-    if proc.returncode != 0:
-        failed = [line.strip() for line in proc.stdout.splitlines() if "failed" in line][:10]
+    log.write_text(proc.stdout or "")
+    if proc.returncode == 2 and (work / "results" / MACHINE).is_dir():  # benchmarks failed: None in the results
+        print(f"gate: asv reported failed benchmarks (log: {log})", file=sys.stderr, flush=True)
+    elif proc.returncode != 0:
+        failed = [line.strip() for line in (proc.stdout or "").splitlines() if "failed" in line][:5]
         raise HarnessError(
-            f"asv run exited {proc.returncode} (a build or benchmark failed); log: {log}\n  " + "\n  ".join(failed)
+            f"asv run exited {proc.returncode}; log: {log}; " + ("; ".join(failed) or _tail(proc.stdout or ""))
         )
     return work / "results"
 
@@ -236,52 +502,45 @@ def load_values(results_dir: Path, commit: str) -> dict[str, tuple]:
     return out
 
 
-def compare(base: dict[str, tuple], head: dict[str, tuple], *, timings: bool) -> list[Change]:
-    """One Change per judged metric present on either side, worst first."""
-    changes = []
-    for name in sorted(set(base) | set(head)):
-        kind = kind_of(name)
-        if kind is None or (kind == "timing" and not timings):
-            continue
-        b, b_ss = base.get(name, (None, None))
-        h, h_ss = head.get(name, (None, None))
-        if b is None or h is None:  # asv records a failed benchmark as None (a skipped one as NaN)
-            changes.append(Change(name, kind, _num(b), _num(h), None, "failed"))
-            continue
-        if _skipped(h) and not _skipped(b):  # ran on BASE, skipped on HEAD: the gate cannot vouch for it
-            changes.append(Change(name, kind, _num(b), None, None, "failed"))
-            continue
-        if _skipped(b) or _skipped(h):
-            if not _skipped(h):  # new in HEAD (e.g. an API that BASE lacks): nothing to compare with
-                changes.append(Change(name, kind, None, _num(h), None, "not comparable"))
-            continue
-        verdict = judge(name, kind, b, h, b_ss, h_ss)
-        ratio = h / b if b else (math.inf if h > b else 1.0)
-        changes.append(Change(name, kind, b, h, ratio, verdict))
-    order = {"failed": 0, "regression": 1, "improvement": 2, "not comparable": 3, "unchanged": 4}
-    changes.sort(key=lambda c: (order[c.verdict], -(c.ratio or 0) if c.verdict != "improvement" else c.ratio))
-    return changes
+def expected_metrics(
+    results_dir: Path, regexes: Iterable[str], *, kinds: Iterable[str], benchmark_dir: Path | None = None
+) -> dict[str, dict[str, str]]:
+    """The judged set: `{benchmark(params): {param_name: value}}` for every parameter combination the regexes
+    select (asv's own selection) among the benchmarks in the results folder's `benchmarks.json`, whose kind is
+    in `kinds`; names formatted by asv compare's `unroll_result`, as load_values names them."""
+    from types import SimpleNamespace
+
+    from asv.benchmarks import Benchmarks
+    from asv.commands.compare import unroll_result
+
+    conf = SimpleNamespace(results_dir=str(results_dir), benchmark_dir=str(benchmark_dir or results_dir))
+    try:
+        benchmarks = Benchmarks.load(conf, regex=list(regexes))
+    except Exception as exc:  # asv's UserError: the file is missing or from another asv
+        raise HarnessError(f"cannot read asv's benchmarks.json in {results_dir}: {_tail(str(exc), 2)}") from None
+    kinds = set(kinds)
+    out: dict[str, dict[str, str]] = {}
+    for name, benchmark in benchmarks.items():
+        params, names = benchmark.get("params") or [], benchmark.get("param_names") or []
+        selection = benchmarks.benchmark_selection.get(name)
+        combos = list(itertools.product(*params))  # the order unroll_result and asv's selection indices use
+        for (row, idx), values in zip(unroll_result(name, params, list(range(len(combos)))), combos):
+            if kind_of(row) in kinds and (selection is None or idx in selection):
+                out[row] = {str(k): _unquote(v) for k, v in zip(names, values)}
+    return out
 
 
-def _fastest(value: float, stats_samples) -> float:
-    """The fastest recorded sample of a timing (asv's median `value` when no samples were recorded)."""
-    samples = (stats_samples or (None, None))[1] or ()
-    finite = [x for x in samples if x is not None and not math.isnan(x)]
-    return min(finite) if finite else value
-
-
-def _skipped(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _num(value):
-    return None if _skipped(value) else value
+def _unquote(value: str) -> str:
+    """asv stores parameter values as their repr: `'cuda'` -> `cuda`; anything else as written."""
+    try:
+        literal = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value
+    return literal if isinstance(literal, str) else value
 
 
 def missing_instruction_tools() -> list[str]:
     """The valgrind commands the instruction-count tier needs that are not on PATH."""
-    import shutil
-
     return [tool for tool in INSTRUCTION_TOOLS if shutil.which(tool) is None]
 
 
@@ -302,36 +561,57 @@ def check_instructions(base: dict[str, tuple], head: dict[str, tuple], *, requir
         )
 
 
-def exit_code(changes: list[Change]) -> int:
-    if any(c.verdict == "failed" for c in changes):
-        return 2
-    return 1 if any(c.verdict == "regression" for c in changes) else 0
+def judge_results(
+    results: Path,
+    base: str,
+    head: str,
+    regexes: Iterable[str],
+    *,
+    timings: bool,
+    instructions: bool = True,
+    repo: Path = REPO,
+) -> list[Change]:
+    """The rows of BASE against HEAD from one results folder: the judged set of `regexes` and both sides' values."""
+    kinds = judged_kinds(timings=timings, instructions=instructions)
+    expected = expected_metrics(results, regexes, kinds=kinds, benchmark_dir=repo / "benchmarks")
+    base_values, head_values = load_values(results, base), load_values(results, head)
+    return compare(base_values, head_values, timings=timings, expected=expected, instructions=instructions, repo=repo)
 
 
-def to_markdown(changes: list[Change], base: str, head: str, *, all_rows: bool = False) -> str:
-    """The changed metrics (all with `all_rows`), worst first."""
-    shown = [c for c in changes if all_rows or c.verdict != "unchanged"]
-    lines = [
-        f"Gate: {base[:8]} (BASE) -> {head[:8]} (HEAD): "
-        f"{sum(c.verdict == 'regression' for c in changes)} regression(s), "
-        f"{sum(c.verdict == 'improvement' for c in changes)} improvement(s), "
-        f"{sum(c.verdict == 'unchanged' for c in changes)} unchanged, {sum(c.verdict == 'failed' for c in changes)} "
-        "failed",
-        "",
-        "| verdict | benchmark | kind | BASE | HEAD | HEAD/BASE |",
-        "|---|---|---|---:|---:|---:|",
-    ]
-    for c in shown:
-        ratio = "-" if c.ratio is None else f"{c.ratio:.3g}"
-        lines.append(f"| {c.verdict} | `{c.benchmark}` | {c.kind} | {_fmt(c.base)} | {_fmt(c.head)} | {ratio} |")
-    return "\n".join(lines) + "\n"
+def write_json(path: Path, payload: dict) -> None:
+    """Write `payload` to `path` atomically (a temporary file beside it, then os.replace)."""
+    path = path.resolve()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(payload, indent=1) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
-def _fmt(value) -> str:
-    return "-" if value is None else f"{value:.4g}"
+# --- the command ----------------------------------------------------------------------------------------------
+
+
+def describe(exc: BaseException) -> str:
+    """One line naming what stopped the gate."""
+    if isinstance(exc, ModuleNotFoundError):
+        return f"module {exc.name!r} is not installed for {sys.executable}; install it with {INSTALL}"
+    text = str(exc) if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split()) or type(exc).__name__
+
+
+def preflight() -> None:
+    """HarnessError when the gate's own tools are missing: asv in this Python, git on PATH."""
+    if importlib.util.find_spec("asv") is None:
+        raise HarnessError(f"asv is not installed for {sys.executable}; install it with {INSTALL}")
+    if shutil.which("git") is None:
+        raise HarnessError("git is not on PATH")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the gate; the exit code (0 nothing regressed, 1 a regression, 2 cannot decide, 130 interrupted)."""
     parser = argparse.ArgumentParser(prog="tools/gate.py", description=__doc__.splitlines()[0])
     parser.add_argument("base", metavar="BASE", help="the revision to compare against")
     parser.add_argument("head", metavar="HEAD", help="the revision under judgement")
@@ -343,8 +623,8 @@ def main(argv: list[str] | None = None) -> int:
         help="leave out the instruction counts (callgrind; judged by default, need valgrind)",
     )
     parser.add_argument("--bench", help="asv benchmark regex (default: the deterministic and memory metrics)")
-    parser.add_argument("--json", metavar="FILE", help="write the rows as JSON here")
-    parser.add_argument("--all", action="store_true", help="list unchanged metrics too")
+    parser.add_argument("--json", metavar="FILE", help="write the verdict and the rows as JSON here")
+    parser.add_argument("--all", action="store_true", help="list unchanged and allowed metrics one by one too")
     parser.add_argument("--repo", default=str(REPO), help="the repository (default: this one)")
     parser.add_argument(
         "--env-dir",
@@ -352,6 +632,18 @@ def main(argv: list[str] | None = None) -> int:
         help="asv environments folder, reused between runs (default: <repo>/.asv/env)",
     )
     args = parser.parse_args(argv)
+    try:
+        return _gate(args)
+    except KeyboardInterrupt:
+        print("gate: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # whatever it is, the gate has not decided: never exit 0 or 1 on it
+        print(f"gate: cannot decide: {describe(exc)}", file=sys.stderr)
+        return 2
+
+
+def _gate(args: argparse.Namespace) -> int:
+    preflight()
     repo = Path(args.repo).resolve()
     bench = args.bench or (DEFAULT_BENCH + ("|" + TIMING_BENCH if args.timings else ""))
     # The instruction tier costs one valgrind run per commit: with --timings it runs apart, not once per round.
@@ -359,34 +651,46 @@ def main(argv: list[str] | None = None) -> int:
     if args.instructions and args.bench is None and not separate:
         bench += "|" + INSTRUCTION_BENCH
     env_dir = Path(args.env_dir) if args.env_dir else repo / ".asv" / "env"
-    try:
-        base, head = resolve(args.base, repo), resolve(args.head, repo)
-        missing = missing_instruction_tools() if args.instructions else []
-        if missing and args.bench is None:
-            raise HarnessError(
-                f"instruction counts need valgrind ({', '.join(missing)} not on PATH; Debian: apt-get install "
-                "valgrind); pass --no-instructions to gate without them"
-            )
-        commits = list(dict.fromkeys([base, head]))
-        with tempfile.TemporaryDirectory(prefix="gate-") as tmp:
-            run = dict(env_dir=env_dir, instructions=args.instructions)
-            if separate:
-                run_asv(repo, commits, Path(tmp), bench=INSTRUCTION_BENCH, timings=False, **run)
-            results = run_asv(repo, commits, Path(tmp), bench=bench, timings=args.timings, **run)
-            base_values, head_values = load_values(results, base), load_values(results, head)
-            if args.instructions:
-                check_instructions(base_values, head_values, required=args.bench is None)
-            changes = compare(base_values, head_values, timings=args.timings)
-    except HarnessError as exc:
-        print(f"gate: cannot decide: {exc}", file=sys.stderr)
-        return 2
+    base, head = resolve(args.base, repo), resolve(args.head, repo)
+    changed = references_changed(repo, base, head)
+    missing = missing_instruction_tools() if args.instructions else []
+    if missing and args.bench is None:
+        raise HarnessError(
+            f"instruction counts need valgrind ({', '.join(missing)} not on PATH; Debian: apt-get install "
+            "valgrind); pass --no-instructions to gate without them"
+        )
+    commits = list(dict.fromkeys([base, head]))
+    regexes = [INSTRUCTION_BENCH, bench] if separate else [bench]
+    with tempfile.TemporaryDirectory(prefix="gate-") as tmp:
+        run = dict(env_dir=env_dir, instructions=args.instructions)
+        if separate:
+            run_asv(repo, commits, Path(tmp), bench=INSTRUCTION_BENCH, timings=False, **run)
+        results = run_asv(repo, commits, Path(tmp), bench=bench, timings=args.timings, **run)
+        if args.instructions:
+            check_instructions(load_values(results, base), load_values(results, head), required=args.bench is None)
+        changes = judge_results(
+            results, base, head, regexes, timings=args.timings, instructions=args.instructions, repo=repo
+        )
     if not changes:
-        print("gate: cannot decide: no judged metric in the results", file=sys.stderr)
-        return 2
+        raise HarnessError(f"no judged metric among the benchmarks selected by /{'|'.join(regexes)}/")
+    code = exit_code(changes)
+    if changed:
+        print(f"gate: the frozen references changed between BASE and HEAD: {', '.join(changed)}")
     print(to_markdown(changes, base, head, all_rows=args.all), end="")
     if args.json:
-        Path(args.json).write_text(json.dumps([asdict(c) for c in changes], indent=1) + "\n")
-    return exit_code(changes)
+        payload = {
+            "base": base,
+            "head": head,
+            "exit_code": code,
+            "references_changed": changed,
+            "rows": [asdict(c) for c in changes],
+        }
+        write_json(Path(args.json), payload)
+    if code == 2:
+        undecided = [c for c in changes if c.verdict in UNDECIDED]
+        what = f"{len(undecided)} judged metric(s) not measured on both commits" if undecided else "nothing compared"
+        print(f"gate: cannot decide: {what} (see the table)", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,11 +16,13 @@ import pytest
 
 pytest.importorskip("asv", reason="the timing rule uses asv's statistics (the bench extra)")
 
-GATE = Path(__file__).resolve().parents[2] / "tools" / "gate.py"
+REPO = Path(__file__).resolve().parents[2]
+GATE = REPO / "tools" / "gate.py"
 _spec = importlib.util.spec_from_file_location("tools_gate_rules", GATE)
 gate = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = gate
 _spec.loader.exec_module(gate)
+GATE_RUN_ASV = gate.run_asv  # the real one, for tests that fake only what it runs
 
 WIDE_CI = {"ci_99_a": 0.0, "ci_99_b": 1e9}  # only the samples decide
 SAMPLES = [1.0 + 0.005 * i for i in range(40)]  # 1.0 .. 1.195 s
@@ -102,13 +110,20 @@ def test_instructions_asked_for_but_never_measured_cannot_decide():
     gate.check_instructions(skipped, measured, required=True)  # one measured: the tier ran (others: old API)
 
 
-def fake_run(monkeypatch, values):
-    """gate.main with asv replaced: records each run_asv call and returns `values[commit]` as the results."""
+def fake_run(monkeypatch, values, expected=None, references=()):
+    """gate.main with asv replaced: records each run_asv call and returns `values[commit]` as the results.
+
+    `expected`: the judged set the benchmarks.json reader returns (`{name: params}`; default: every name in
+    `values`, without parameters); `references`: the frozen-reference files git reports as changed."""
     runs = []
+    names = {name for side in values.values() for name in side}
+    judged = {name: {} for name in sorted(names)} if expected is None else expected
     monkeypatch.setattr(gate, "missing_instruction_tools", lambda: [])
     monkeypatch.setattr(gate, "run_asv", lambda repo, commits, work, **kw: runs.append(kw) or work)
     monkeypatch.setattr(gate, "load_values", lambda results, commit: values[commit])
+    monkeypatch.setattr(gate, "expected_metrics", lambda results, regexes, *, kinds, benchmark_dir=None: judged)
     monkeypatch.setattr(gate, "resolve", lambda rev, repo: rev)
+    monkeypatch.setattr(gate, "references_changed", lambda repo, base, head: list(references))
     return runs
 
 
@@ -164,3 +179,396 @@ def test_asv_environments_install_through_the_repository_pins(tmp_path, monkeypa
     monkeypatch.setenv("PIP_CONSTRAINT", "/elsewhere/pins.txt")
     gate.run_asv(tmp_path, ["abc"], tmp_path, bench="x", timings=False, env_dir=tmp_path / "env")
     assert seen[-1]["PIP_CONSTRAINT"] == "/elsewhere/pins.txt"
+
+
+# --- exit codes that never lie ---------------------------------------------------------------------------------
+
+SYNCS = "optimizers.OptimizerMetrics.track_host_syncs('profile', 'entry_exit', 'direct@100')"
+REGRET = "optimizers.OptimizerMetrics.track_regret_bp('profile', 'entry_exit', 'direct@100')"
+TPE = "optimizers.OptimizerMetrics.track_regret_bp('profile', 'entry_exit', 'optuna:TPE@100')"
+TPE_PARAMS = {"workload": "profile", "strategy": "entry_exit", "method": "optuna:TPE@100"}
+
+
+def v(value) -> tuple:
+    return (value, (None, None))
+
+
+def gate_main(monkeypatch, capsys, base: dict, head: dict, *args: str, expected=None, references=()):
+    """Run gate.main on fake results (`--no-instructions` unless asked): (exit code, stdout, stderr)."""
+    fake_run(monkeypatch, {"base": base, "head": head}, expected, references)
+    code = gate.main(["base", "head", *(args or ("--no-instructions",))])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_all_nan_on_base_cannot_decide_and_lists_the_rows(monkeypatch, capsys):
+    """Regret skipped (NaN) on every BASE row: once a silent exit 0, now exit 2 with every row in the table."""
+    names = [REGRET.replace("direct@100", m) for m in ("direct@100", "grid@100", "exact")]
+    code, out, err = gate_main(monkeypatch, capsys, {n: v(NAN) for n in names}, {n: v(0.5) for n in names})
+    assert code == 2
+    for name in names:
+        assert f"| skipped on BASE | `{name}` | deterministic | - | 0.5 |" in out
+    assert "3 skipped" in out.splitlines()[0]
+    assert err.strip().splitlines() == [
+        "gate: cannot decide: 3 judged metric(s) not measured on both commits (see the table)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("base", "head", "verdict"),
+    [
+        ({}, {SYNCS: v(3)}, "missing"),  # absent from BASE (one-sided)
+        ({SYNCS: v(3)}, {}, "missing"),  # absent from HEAD
+        ({SYNCS: v(NAN)}, {SYNCS: v(3)}, "skipped on BASE"),  # once "not comparable (new in HEAD)", exit 0
+        ({SYNCS: v(3)}, {SYNCS: v(NAN)}, "skipped on HEAD"),
+        ({SYNCS: v(NAN)}, {SYNCS: v(NAN)}, "skipped on both"),  # not on the allow-list
+        ({SYNCS: v(None)}, {SYNCS: v(3)}, "failed"),
+        ({SYNCS: v(3)}, {SYNCS: v(None)}, "failed"),
+        ({SYNCS: v(3)}, {SYNCS: v(math.inf)}, "failed"),
+    ],
+)
+def test_a_metric_not_measured_on_both_commits_cannot_decide(monkeypatch, capsys, base, head, verdict):
+    """Beside a measured, unchanged metric, one metric not measured on both commits makes the exit code 2."""
+    base, head = {REGRET: v(0.5), **base}, {REGRET: v(0.5), **head}
+    code, out, _ = gate_main(monkeypatch, capsys, base, head, expected={REGRET: {}, SYNCS: {}})
+    assert code == 2
+    assert f"| {verdict} | `{SYNCS}` | deterministic |" in out
+
+
+def test_a_judged_metric_missing_from_both_results_is_a_row(monkeypatch, capsys):
+    """The judged set comes from benchmarks.json: a metric neither side's results hold is `missing`, exit 2."""
+    code, out, _ = gate_main(monkeypatch, capsys, {REGRET: v(0.5)}, {REGRET: v(0.5)}, expected={REGRET: {}, SYNCS: {}})
+    assert code == 2
+    assert f"| missing | `{SYNCS}` | deterministic | - | - | - | absent from BASE and HEAD's results |" in out
+
+
+def test_regression_beside_a_failure_cannot_decide(monkeypatch, capsys):
+    """A regression does not hide a failed metric: exit 2, both rows listed, the undecided one first."""
+    base, head = {REGRET: v(0.5), SYNCS: v(3)}, {REGRET: v(0.9), SYNCS: v(None)}
+    code, out, _ = gate_main(monkeypatch, capsys, base, head)
+    assert code == 2
+    rows = [line for line in out.splitlines() if line.startswith("| failed") or line.startswith("| regression")]
+    assert [r.split(" | ")[0] for r in rows] == ["| failed", "| regression"]
+
+
+def test_skipped_on_both_and_allowed_passes_with_the_reason(monkeypatch, capsys):
+    """optuna:TPE skipped on both commits is on the allow-list: exit 0, the reason in one grouped line."""
+    base, head = {REGRET: v(0.5), TPE: v(NAN)}, {REGRET: v(0.5), TPE: v(NAN)}
+    code, out, _ = gate_main(monkeypatch, capsys, base, head, expected={REGRET: {}, TPE: TPE_PARAMS})
+    assert code == 0
+    assert "| allowed | 1 metric(s) skipped on both commits |" in out and "optuna" in out
+    assert "0 skipped, 1 allowed" in out.splitlines()[0]
+    code, out, _ = gate_main(
+        monkeypatch, capsys, base, head, "--no-instructions", "--all", expected={REGRET: {}, TPE: TPE_PARAMS}
+    )
+    assert f"| allowed | `{TPE}` | deterministic |" in out and f"| unchanged | `{REGRET}` |" in out
+
+
+def test_allowed_only_when_skipped_on_both(monkeypatch, capsys):
+    """An allow-listed metric skipped on one commit only is still undecided (exit 2)."""
+    base, head = {REGRET: v(0.5), TPE: v(0.2)}, {REGRET: v(0.5), TPE: v(NAN)}
+    code, out, _ = gate_main(monkeypatch, capsys, base, head, expected={REGRET: {}, TPE: TPE_PARAMS})
+    assert code == 2
+    assert f"| skipped on HEAD | `{TPE}` |" in out
+
+
+def test_only_allowed_rows_compare_nothing(monkeypatch, capsys):
+    """Every judged metric allow-listed and skipped: nothing was compared, exit 2."""
+    code, _, err = gate_main(monkeypatch, capsys, {TPE: v(NAN)}, {TPE: v(NAN)}, expected={TPE: TPE_PARAMS})
+    assert code == 2
+    assert "nothing compared" in err
+
+
+def test_empty_judged_set_cannot_decide(monkeypatch, capsys):
+    """No judged metric selected (e.g. a --bench matching only wall times): exit 2, one line."""
+    wall = "optimizers.OptimizerMetrics.track_wall_time('profile', 'entry_exit', 'exact')"
+    code, out, err = gate_main(monkeypatch, capsys, {wall: v(1.0)}, {wall: v(1.0)}, expected={})
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "no judged metric" in err
+
+
+def test_regression_and_unchanged_exit_codes(monkeypatch, capsys):
+    assert gate_main(monkeypatch, capsys, {SYNCS: v(3)}, {SYNCS: v(4)})[0] == 1
+    assert gate_main(monkeypatch, capsys, {SYNCS: v(3)}, {SYNCS: v(3)})[0] == 0
+    assert gate_main(monkeypatch, capsys, {SYNCS: v(3)}, {SYNCS: v(2)})[0] == 0  # an improvement
+
+
+def test_exit_code_of_no_rows_is_2():
+    assert gate.exit_code([]) == 2
+
+
+@pytest.mark.parametrize(
+    ("exc", "words"),
+    [
+        (KeyError("base"), ["KeyError", "'base'"]),
+        (ValueError("bad\nmultiline\nmessage"), ["ValueError", "bad multiline message"]),
+        (gate.HarnessError("asv run exited 1; log: x\n  a failed\n  b failed"), ["asv run exited 1", "b failed"]),
+        (ModuleNotFoundError("No module named 'asv'", name="asv"), ["'asv'", "pip install -c constraints.txt"]),
+    ],
+)
+def test_any_exception_in_main_is_exit_2_with_one_line(monkeypatch, capsys, exc, words):
+    """Whatever raises inside the gate (not only HarnessError): exit 2, exactly one line on stderr naming it."""
+    fake_run(monkeypatch, {})
+
+    def boom(rev, repo):
+        raise exc
+
+    monkeypatch.setattr(gate, "resolve", boom)
+    assert gate.main(["base", "head", "--no-instructions"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert len(err.splitlines()) == 1 and err.startswith("gate: cannot decide: ")
+    assert all(w in err for w in words), err
+
+
+def test_keyboard_interrupt_is_exit_130(monkeypatch, capsys):
+    fake_run(monkeypatch, {})
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gate, "run_asv", interrupted)
+    assert gate.main(["base", "head", "--no-instructions"]) == 130
+    assert capsys.readouterr().err.splitlines() == ["gate: interrupted"]
+
+
+def test_asv_machine_failing_cannot_decide(tmp_path, monkeypatch, capsys):
+    """`asv machine` exiting non-zero: exit 2, one line naming the command and the end of its output."""
+    (tmp_path / "asv.conf.json").write_text('{"version": 1, "project": "x"}')
+    fake_run(monkeypatch, {})
+    monkeypatch.setattr(gate, "run_asv", GATE_RUN_ASV)
+
+    class Failed:
+        returncode, stdout = 3, "line 1\nasv: machine name refused\n"
+
+    monkeypatch.setattr(gate.subprocess, "run", lambda cmd, **kw: Failed())
+    assert gate.main(["base", "head", "--no-instructions", "--repo", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1
+    assert "machine --yes --machine gate" in err and "exited 3" in err and "machine name refused" in err
+
+
+@pytest.mark.parametrize(("code", "raises"), [(2, False), (1, True)])
+def test_asv_run_failures(tmp_path, monkeypatch, code, raises):
+    """asv's exit 2 with results written (a benchmark failed): the results go on to become `failed` rows;
+    any other failure of `asv run` is a HarnessError naming the log."""
+    (tmp_path / "asv.conf.json").write_text('{"version": 1, "project": "x"}')
+    (tmp_path / "results" / gate.MACHINE).mkdir(parents=True)
+
+    class Proc:
+        returncode, stdout = 0, ""
+
+    def fake(cmd, **kwargs):
+        proc = Proc()
+        if "run" in cmd:
+            proc.returncode, proc.stdout = code, "x.y failed\n"
+        return proc
+
+    monkeypatch.setattr(gate.subprocess, "run", fake)
+    if raises:
+        with pytest.raises(gate.HarnessError, match=r"asv run exited 1; log: .*asv-run-0\.log; x\.y failed"):
+            gate.run_asv(tmp_path, ["abc"], tmp_path, bench="x", timings=False, env_dir=tmp_path / "env")
+    else:
+        assert gate.run_asv(tmp_path, ["abc"], tmp_path, bench="x", timings=False, env_dir=tmp_path / "env")
+
+
+def _system_python() -> str:
+    for candidate in ("/usr/bin/python3", shutil.which("python3", path=os.defpath), sys.executable):
+        if candidate and Path(candidate).exists():
+            return candidate
+    pytest.skip("no python3 to make a virtual environment from")
+
+
+def test_a_python_without_asv_cannot_decide(tmp_path):
+    """The gate run by a Python that lacks asv (a bare venv): exit 2 before anything runs, one line naming asv,
+    that Python and the install command."""
+    venv = tmp_path / "bare"
+    subprocess.run([_system_python(), "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True)
+    python = venv / "bin" / "python"
+    proc = subprocess.run([str(python), str(GATE), "HEAD", "HEAD"], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stdout == ""
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "asv is not installed" in proc.stderr and str(venv) in proc.stderr and "pip install -c" in proc.stderr
+
+
+def test_git_missing_cannot_decide(monkeypatch, capsys):
+    fake_run(monkeypatch, {})
+    monkeypatch.setattr(gate.shutil, "which", lambda name, *a, **k: None if name == "git" else "/bin/" + name)
+    assert gate.main(["base", "head", "--no-instructions"]) == 2
+    assert capsys.readouterr().err.splitlines() == ["gate: cannot decide: git is not on PATH"]
+
+
+# --- the judged set and the allow-list -------------------------------------------------------------------------
+
+
+def test_default_bench_judges_the_device_host_syncs():
+    """DEFAULT_BENCH selects both device classes' host syncs (asv matches `name(params)`), not their timings."""
+    pattern = re.compile(gate.DEFAULT_BENCH)
+    assert pattern.search("devices.DeviceOptimize.track_host_syncs('profile', 'direct@100', 'cpu')")
+    assert pattern.search("devices.DeviceBacktest.track_host_syncs('cpu')")
+    assert not pattern.search("devices.DeviceBacktest.time_run_stacked('cpu')")
+    assert not pattern.search("optimizers.OptimizerMetrics.track_wall_time('profile', 'entry_exit', 'exact')")
+
+
+def write_benchmarks_json(results: Path) -> None:
+    """A benchmarks.json in asv's own format: one parametrized benchmark per judged kind, and others."""
+    from asv.util import write_json
+
+    def bench(name, params, names):
+        return {"name": name, "params": params, "param_names": names, "type": "track", "version": "1"}
+
+    opt = [["'profile'", "'backtest'"], ["'entry_exit'"], ["'direct@100'", "'optuna:TPE@100'"]]
+    benchmarks = [
+        bench("optimizers.OptimizerMetrics.track_host_syncs", opt, ["workload", "strategy", "method"]),
+        bench("optimizers.OptimizerMetrics.track_wall_time", opt, ["workload", "strategy", "method"]),
+        bench("devices.DeviceBacktest.track_host_syncs", [["'cpu'", "'cuda'"]], ["device"]),
+        bench("devices.DeviceBacktest.time_run_stacked", [["'cpu'", "'cuda'"]], ["device"]),
+        bench("memory.BatchedEvalMemory.track_region_peak_bytes", [["200", "2000"], ["4096"]], ["n_days", "batch"]),
+        bench("instructions.SequentialEval.track_instructions", [], []),
+    ]
+    results.mkdir(parents=True, exist_ok=True)
+    write_json(str(results / "benchmarks.json"), {b["name"]: b for b in benchmarks}, api_version=2)
+
+
+def test_expected_metrics_reads_asvs_selection(tmp_path):
+    """Every selected combination of a judged kind, named as asv compare's unroll_result names results."""
+    from asv.commands.compare import unroll_result
+
+    write_benchmarks_json(tmp_path)
+    kinds = gate.judged_kinds(timings=False)
+    got = gate.expected_metrics(tmp_path, [gate.DEFAULT_BENCH + "|" + gate.INSTRUCTION_BENCH], kinds=kinds)
+    syncs = "optimizers.OptimizerMetrics.track_host_syncs"
+    opt = [["'profile'", "'backtest'"], ["'entry_exit'"], ["'direct@100'", "'optuna:TPE@100'"]]
+    names = [row[0] for row in unroll_result(syncs, opt, [0, 1, 2, 3])]
+    assert set(names) <= set(got) and len(names) == 4
+    assert got[f"{syncs}('backtest', 'entry_exit', 'optuna:TPE@100')"] == {
+        "workload": "backtest",
+        "strategy": "entry_exit",
+        "method": "optuna:TPE@100",
+    }
+    assert got["devices.DeviceBacktest.track_host_syncs('cuda')"] == {"device": "cuda"}
+    assert "memory.BatchedEvalMemory.track_region_peak_bytes(2000, 4096)" in got
+    assert got["instructions.SequentialEval.track_instructions"] == {}
+    assert not any("wall_time" in n or "time_run_stacked" in n for n in got)  # not selected / not judged
+    assert len(got) == 4 + 2 + 2 + 1
+    # a regex that picks some parameter combinations only: asv's own selection
+    only = gate.expected_metrics(tmp_path, [r"track_host_syncs\('profile'"], kinds=kinds)
+    assert sorted(only) == [
+        f"{syncs}('profile', 'entry_exit', 'direct@100')",
+        f"{syncs}('profile', 'entry_exit', 'optuna:TPE@100')",
+    ]
+    # timings only with --timings; instructions not without them
+    timed = gate.expected_metrics(
+        tmp_path, ["time_run_stacked|instructions"], kinds=gate.judged_kinds(timings=True, instructions=False)
+    )
+    assert sorted(timed) == [
+        "devices.DeviceBacktest.time_run_stacked('cpu')",
+        "devices.DeviceBacktest.time_run_stacked('cuda')",
+    ]
+
+
+def test_expected_metrics_without_benchmarks_json_cannot_decide(tmp_path):
+    with pytest.raises(gate.HarnessError, match="benchmarks.json"):
+        gate.expected_metrics(tmp_path, ["x"], kinds={"deterministic"})
+
+
+def test_backtest_fast_is_read_without_importing_the_suite():
+    """The gate reads BACKTEST_FAST with ast: the same tuple the suite imports."""
+    optimizers = pytest.importorskip("benchmarks.optimizers")
+    assert gate.backtest_fast(REPO / "benchmarks" / "optimizers.py") == optimizers.BACKTEST_FAST
+
+
+def test_backtest_fast_unreadable_names_the_file(tmp_path):
+    bad = tmp_path / "optimizers.py"
+    bad.write_text("BACKTEST_FAST = tuple(x for x in 'ab')\n")
+    with pytest.raises(gate.HarnessError, match="optimizers.py: no module-level BACKTEST_FAST"):
+        gate.backtest_fast(bad)
+
+
+def test_allow_list_matchers(monkeypatch):
+    """Each entry matches its rows and no others; reasons are the documented ones."""
+    fast = gate.backtest_fast(REPO / "benchmarks" / "optimizers.py")
+    metrics = "optimizers.OptimizerMetrics.track_evaluations(...)"
+    tpe = {"workload": "profile", "strategy": "entry_exit", "method": "optuna:TPE@default"}
+    assert "optuna" in gate.allowed(metrics, tpe)
+    slow = {"workload": "backtest", "strategy": "always_on", "method": "nevergrad:NGOpt@100"}
+    assert "slow tier" in gate.allowed(metrics, slow)
+    for method in fast:
+        assert gate.allowed(metrics, dict(slow, method=method)) is None
+    assert gate.allowed(metrics, dict(slow, workload="profile")) is None
+    # the slow-tier entry is about OptimizerMetrics only
+    assert gate.allowed("devices.DeviceOptimize.track_host_syncs(...)", {**slow, "device": "cpu"}) is None
+    monkeypatch.setattr(gate.shutil, "which", lambda name, *a, **k: None)
+    assert gate.allowed("devices.DeviceBacktest.track_host_syncs('cuda')", {"device": "cuda"}) == (
+        "no CUDA device on this machine"
+    )
+    assert gate.allowed("devices.DeviceBacktest.track_host_syncs('cpu')", {"device": "cpu"}) is None
+    monkeypatch.setattr(gate.shutil, "which", lambda name, *a, **k: "/usr/bin/" + name)
+    assert gate.allowed("devices.DeviceBacktest.track_host_syncs('cuda')", {"device": "cuda"}) is None
+
+
+def test_allow_list_is_documented():
+    """Every reason's subject is in the module docstring, which documents the list."""
+    for words in ("optuna", "BACKTEST_FAST", "MARKETSIM_BENCH_SLOW=1", "nvidia-smi"):
+        assert words in gate.__doc__
+
+
+# --- references and the JSON -----------------------------------------------------------------------------------
+
+
+def test_changed_references_are_reported_but_do_not_decide(monkeypatch, capsys, tmp_path):
+    """A change of the frozen references: its own stdout line before the table and a JSON field; exit unchanged."""
+    out_json = tmp_path / "gate.json"
+    files = ["benchmarks/ruler/references/profile.json"]
+    code, out, _ = gate_main(
+        monkeypatch,
+        capsys,
+        {SYNCS: v(3)},
+        {SYNCS: v(3)},
+        "--no-instructions",
+        "--json",
+        str(out_json),
+        references=files,
+    )
+    assert code == 0
+    assert out.splitlines()[0] == f"gate: the frozen references changed between BASE and HEAD: {files[0]}"
+    payload = json.loads(out_json.read_text())
+    assert payload["references_changed"] == files and payload["exit_code"] == 0
+    assert list(tmp_path.iterdir()) == [out_json]  # written atomically: no temporary file left beside it
+
+
+def test_json_holds_the_verdict_and_every_row(monkeypatch, capsys, tmp_path):
+    out_json = tmp_path / "gate.json"
+    base, head = {SYNCS: v(3), REGRET: v(NAN)}, {SYNCS: v(4), REGRET: v(0.5)}
+    code, _, _ = gate_main(monkeypatch, capsys, base, head, "--no-instructions", "--json", str(out_json))
+    payload = json.loads(out_json.read_text())
+    assert code == 2 and payload["exit_code"] == 2
+    assert (payload["base"], payload["head"], payload["references_changed"]) == ("base", "head", [])
+    rows = {r["benchmark"]: r for r in payload["rows"]}
+    assert rows[SYNCS]["verdict"] == "regression" and rows[SYNCS]["ratio"] == pytest.approx(4 / 3)
+    assert rows[REGRET]["verdict"] == "skipped on BASE" and rows[REGRET]["base"] is None
+
+
+def test_references_changed_uses_git(tmp_path):
+    """git diff --name-only between the commits, limited to the references folder."""
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("config", "user.email", "t@t")
+    git("config", "user.name", "t")
+    refs = tmp_path / gate.REFERENCES
+    refs.mkdir(parents=True)
+    (refs / "profile.json").write_text("{}")
+    (tmp_path / "other.txt").write_text("a")
+    git("add", ".")
+    git("commit", "-qm", "a")
+    base = gate.resolve("HEAD", tmp_path)
+    (refs / "profile.json").write_text('{"x": 1}')
+    (tmp_path / "other.txt").write_text("b")
+    git("commit", "-qam", "b")
+    head = gate.resolve("HEAD", tmp_path)
+    assert gate.references_changed(tmp_path, base, head) == [f"{gate.REFERENCES}/profile.json"]
+    assert gate.references_changed(tmp_path, base, base) == []
