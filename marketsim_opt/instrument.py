@@ -1,22 +1,32 @@
 """Counting objective evaluations and host syncs inside a region.
 
-A *host sync* is a device-to-host read-back: `.item()`, `float(t)`, `int(t)`,
-`complex(t)`, `bool(t)`, `t.__index__()`, `.tolist()`, `.cpu()`, `.numpy()` (and
-`np.asarray(t)`, which goes through `.numpy()`).  On CPU these calls are counted by wrapping the
-torch.Tensor methods while a region is open; a call made inside another counted
-call (`np.asarray` -> `.numpy()`) counts once.  On CUDA the region also turns on
-`torch.cuda.set_sync_debug_mode("warn")` and counts the synchronizations torch
-reports that were *not* one of the calls above (`hidden_syncs`: a boolean mask
-index, `torch.nonzero`, ...), so nothing hides.
+A *host sync* is a device-to-host read-back: `.item()`, `float(t)`, `int(t)`, `complex(t)`, `bool(t)`,
+`t.__index__()`, `.tolist()`, `.cpu()`, `.numpy()`, and the Python-level ways into them: `np.asarray(t)`
+(`Tensor.__array__`, counted as `numpy`), `x in t` (`Tensor.__contains__`, counted as `item`), `format(t)` /
+f-strings (`Tensor.__format__`: a plain 0-d tensor is formatted through its value, counted as `item`; any
+other tensor is printed, counted as `__repr__`) and printing (`repr(t)`, `str(t)`: `__repr__`, whatever the
+printer reads inside).  Each such call counts once, however many read-backs it makes inside.
 
-Evaluations are counted by the objectives themselves (`record_evaluations`),
-one per candidate scored; `on_evaluations(callback)` hears each of those counts
-(a progress bar, say).
+Read-backs are seen by a `torch.overrides.TorchFunctionMode` that each `count_syncs()` region enters; nothing
+in torch is patched.  torch keeps its mode stack per thread, so **a region counts the read-backs made by the
+thread that opened it** (before issue 16 a process-wide patch of `torch.Tensor` counted every thread's), and
+`record_evaluations` adds to the regions open in the calling thread.  Regions nest: each pushes its own mode,
+so a read-back inside an inner region reaches every enclosing one.  A read-back made where torch function
+handling is off (`torch._C.DisableTorchFunction`) is not seen.  While a region is open every torch call in
+its thread goes through the mode's Python `__torch_function__`, a few microseconds a call.
+
+On CUDA the region also turns on `torch.cuda.set_sync_debug_mode("warn")` and counts the synchronizations
+torch reports that were *not* inside one of the counted calls above (`hidden_syncs`: a boolean mask index,
+`torch.nonzero`, `.to("cpu")`, ...), so nothing hides.  That debug mode and Python's warning hooks are
+process-wide: only the outermost CUDA region turns them on, and concurrent CUDA regions in several threads
+are not supported.
+
+Evaluations are counted by the objectives themselves (`record_evaluations`), one per candidate scored;
+`on_evaluations(callback)` hears each of those counts (a progress bar, say) from every thread.
 """
 
 from __future__ import annotations
 
-import functools
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -24,10 +34,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 __all__ = ["SyncCounter", "count_syncs", "on_evaluations", "record_evaluations", "to_device", "READBACK_METHODS"]
 
-#: The torch.Tensor methods whose call is one host read-back.
+#: The names read-backs are counted under in `SyncCounter.by_method`: torch.Tensor's read-back methods, and
+#: `__repr__` for printing a tensor.
 READBACK_METHODS = (
     "item",
     "__float__",
@@ -38,21 +50,28 @@ READBACK_METHODS = (
     "tolist",
     "cpu",
     "numpy",
+    "__repr__",
 )
 
-_state = threading.local()
-_active: list[SyncCounter] = []
+#: The torch functions a region's mode counts, by the name they count under.  `Tensor.__format__` is
+#: classified per call (`_format_kind`).
+_READBACK_FUNCS: dict[object, str] = {getattr(torch.Tensor, name): name for name in READBACK_METHODS}
+_READBACK_FUNCS[torch.Tensor.__array__] = "numpy"
+_READBACK_FUNCS[torch.Tensor.__contains__] = "item"
+_FORMAT = torch.Tensor.__format__
+
+_state = threading.local()  # per thread: `counters` (its open regions, outermost first), `depth` (see _Readbacks)
 _listeners: list[Callable[[int], None]] = []
 _lock = threading.Lock()
 
 
 @dataclass(eq=False)  # regions are told apart by identity, not by equal counts
 class SyncCounter:
-    """What a `count_syncs()` region saw.
+    """What a `count_syncs()` region saw in the thread that opened it.
 
-    `syncs` is the total of host syncs: `readbacks` (the instrumented calls,
-    by method name in `by_method`) plus `hidden_syncs` (CUDA synchronizations
-    reported by torch outside those calls; always 0 on CPU).
+    `syncs` is the total of host syncs: `readbacks` (the counted calls, by the name in `READBACK_METHODS`
+    they count under in `by_method`) plus `hidden_syncs` (CUDA synchronizations reported by torch outside
+    those calls; always 0 on CPU).
     """
 
     evaluations: int = 0
@@ -62,12 +81,25 @@ class SyncCounter:
 
     @property
     def syncs(self) -> int:
+        """`readbacks + hidden_syncs`."""
         return self.readbacks + self.hidden_syncs
 
 
+def _open_counters() -> list[SyncCounter]:
+    """The counters of the regions open in this thread, outermost first (the list itself, to change)."""
+    try:
+        return _state.counters
+    except AttributeError:
+        _state.counters = []
+        return _state.counters
+
+
 def record_evaluations(n: int) -> None:
-    """Add `n` scored candidates to every open region and tell every `on_evaluations` callback (no-op when none)."""
-    for counter in _active:
+    """Add `n` scored candidates to the regions open in this thread and tell every `on_evaluations` callback.
+
+    A no-op when there is neither.
+    """
+    for counter in _open_counters():
         counter.evaluations += n
     for callback in tuple(_listeners):  # a copy: a callback may open or close a region of its own
         callback(n)
@@ -75,7 +107,7 @@ def record_evaluations(n: int) -> None:
 
 @contextmanager
 def on_evaluations(callback: Callable[[int], None]) -> Iterator[None]:
-    """Call `callback(n)` whenever n candidates are scored inside the region.
+    """Call `callback(n)` whenever n candidates are scored inside the region (in any thread).
 
     Regions nest (each open callback hears every count, in the order they were opened) and the callback
     is removed on exit, also when the body raises.  An exception raised by the callback propagates out of
@@ -109,36 +141,47 @@ def _depth() -> int:
     return getattr(_state, "depth", 0)
 
 
-def _wrap(name: str, original):
-    @functools.wraps(original)
-    def counted(self, *args, **kwargs):
-        if _depth() == 0:
-            for counter in _active:
-                counter.readbacks += 1
-                counter.by_method[name] = counter.by_method.get(name, 0) + 1
+def _format_kind(tensor: torch.Tensor) -> str:
+    """What `Tensor.__format__` reads: the value of a plain 0-d tensor (`item`), else the printed tensor."""
+    if tensor.dim() == 0 and not tensor.is_meta and type(tensor) is torch.Tensor:  # torch's own test
+        return "item"
+    return "__repr__"
+
+
+class _Readbacks(TorchFunctionMode):
+    """Counts the read-back calls made in its thread while entered into one counter.
+
+    torch hands the mode each call before running it and disables the mode while it handles one, so a
+    read-back made inside another (`np.asarray` -> `.numpy()`, printing -> `.tolist()`) reaches it once.
+    Enclosing regions' modes sit below it on the stack and see the call next.  `depth` (per thread) is
+    non-zero while any counted call runs, which keeps its own synchronization out of `hidden_syncs`.
+    """
+
+    def __init__(self, counter: SyncCounter) -> None:
+        super().__init__()
+        self.counter = counter
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if kwargs is None:
+            kwargs = {}
+        name = _READBACK_FUNCS.get(func)
+        if name is None:
+            if func is not _FORMAT:
+                return func(*args, **kwargs)
+            name = _format_kind(args[0])
+        counter = self.counter
+        counter.readbacks += 1
+        counter.by_method[name] = counter.by_method.get(name, 0) + 1
         _state.depth = _depth() + 1
         try:
-            return original(self, *args, **kwargs)
+            return func(*args, **kwargs)
         finally:
             _state.depth -= 1
-
-    return counted
-
-
-def _install() -> None:
-    for name in READBACK_METHODS:
-        setattr(torch.Tensor, name, _wrap(name, getattr(torch._C.TensorBase, name)))
-
-
-def _uninstall() -> None:
-    for name in READBACK_METHODS:
-        if name in torch.Tensor.__dict__:
-            delattr(torch.Tensor, name)
 
 
 @contextmanager
 def _cuda_sync_warnings() -> Iterator[None]:
-    """Turn on CUDA's sync debug mode; count each sync it reports outside an instrumented call."""
+    """Turn on CUDA's sync debug mode; count each sync it reports outside a counted read-back."""
     previous_mode = torch.cuda.get_sync_debug_mode()
     with warnings.catch_warnings():
         warnings.simplefilter("always", UserWarning)
@@ -147,7 +190,7 @@ def _cuda_sync_warnings() -> Iterator[None]:
         def show(message, category, filename, lineno, file=None, line=None):
             if issubclass(category, UserWarning) and "synchroniz" in str(message):
                 if _depth() == 0:
-                    for counter in _active:
+                    for counter in _open_counters():
                         counter.hidden_syncs += 1
                 return
             previous_show(message, category, filename, lineno, file, line)
@@ -162,28 +205,24 @@ def _cuda_sync_warnings() -> Iterator[None]:
 
 @contextmanager
 def count_syncs(*, cuda: bool | None = None) -> Iterator[SyncCounter]:
-    """Count evaluations and host syncs inside the `with` block.
+    """Count evaluations and host syncs made by this thread inside the `with` block.
 
-    `cuda=None` turns on CUDA's sync debug mode when CUDA is available.
-    Regions nest: an inner region's counts also reach the outer ones.
+    `cuda=None` turns on CUDA's sync debug mode when CUDA is available.  Regions nest: an inner region's
+    counts also reach the outer ones.  Other threads' read-backs and evaluations are not counted.
     """
     counter = SyncCounter()
     use_cuda = torch.cuda.is_available() if cuda is None else cuda
     if use_cuda and not torch.cuda.is_available():
         raise ValueError("cuda: CUDA sync counting was asked for, but CUDA is not available")
-    with _lock:
-        if not _active:
-            _install()
-        _active.append(counter)
+    counters = _open_counters()
+    counters.append(counter)
     try:
-        # Only the outermost CUDA region listens; its handler feeds every open region.
-        if use_cuda and torch.cuda.get_sync_debug_mode() == 0:
-            with _cuda_sync_warnings():
+        with _Readbacks(counter):
+            # Only the outermost CUDA region listens; its handler feeds every region open in the syncing thread.
+            if use_cuda and torch.cuda.get_sync_debug_mode() == 0:
+                with _cuda_sync_warnings():
+                    yield counter
+            else:
                 yield counter
-        else:
-            yield counter
     finally:
-        with _lock:
-            _active.remove(counter)
-            if not _active:
-                _uninstall()
+        counters.remove(counter)  # by identity (eq=False)

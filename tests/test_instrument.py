@@ -1,13 +1,15 @@
-"""Host-sync and evaluation counting (`marketsim_opt.instrument`): exact counts, nesting, patch removal, CUDA."""
+"""Host-sync and evaluation counting (`marketsim_opt.instrument`): exact counts, nesting, threads, CUDA."""
 
 from __future__ import annotations
 
 import math
 import operator
+import threading
 
 import numpy as np
 import pytest
 import torch
+from torch.overrides import TorchFunctionMode, _get_current_function_mode_stack
 
 from marketsim_opt import instrument, optimize_entry_exit
 from marketsim_opt.data import backtest_windows, synthetic_ohlc, synthetic_problem
@@ -24,21 +26,31 @@ from marketsim_opt.strategies import always_on_objective, entry_exit_objective
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
-def is_patched() -> bool:
-    """Whether any read-back method of torch.Tensor is currently replaced by a counting wrapper."""
-    return any(name in vars(torch.Tensor) for name in READBACK_METHODS)
+#: torch.Tensor's own attributes, by identity, as imported (count_syncs must never add or replace one).
+TENSOR_ATTRS = {name: id(value) for name, value in vars(torch.Tensor).items()}
+
+
+def tensor_changed() -> bool:
+    """Whether torch.Tensor has an attribute added, removed or replaced since this module was imported."""
+    return {name: id(value) for name, value in vars(torch.Tensor).items()} != TENSOR_ATTRS
+
+
+def open_modes() -> list:
+    """The counting modes on this thread's torch function mode stack, outermost first."""
+    return [mode for mode in _get_current_function_mode_stack() if isinstance(mode, instrument._Readbacks)]
 
 
 @pytest.fixture(autouse=True)
 def clean_instrument_state():
-    """Each test starts unpatched; a region leaked by a failing test is undone so it cannot skew later tests."""
-    assert not is_patched() and not instrument._active, "a previous test left a count_syncs region open"
+    """Each test starts with no region open; a region leaked by a failing test is undone so it cannot skew others."""
+    assert not instrument._open_counters() and not open_modes(), "a previous test left a count_syncs region open"
     assert not instrument._listeners, "a previous test left an on_evaluations callback registered"
     yield
-    if instrument._active or is_patched():
-        instrument._active.clear()
-        instrument._uninstall()
+    instrument._open_counters().clear()
+    while open_modes():
+        torch.overrides._pop_mode()
     instrument._listeners.clear()
+    assert not tensor_changed(), "torch.Tensor was changed"
 
 
 # (method name as counted in by_method, a call that makes exactly one read-back of that kind)
@@ -54,7 +66,13 @@ READBACK_CALLS = [
     ("tolist", lambda t: t.tolist()),
     ("cpu", lambda t: t.cpu()),
     ("numpy", lambda t: t.numpy()),
-    ("numpy", lambda t: np.asarray(t)),  # goes through .numpy(), counted once
+    ("numpy", lambda t: np.asarray(t)),  # Tensor.__array__, which calls .numpy(): counted once
+    ("item", lambda t: 1.0 in t),  # Tensor.__contains__, which calls .item()
+    ("item", lambda t: format(t, ".2f")),  # Tensor.__format__ of a plain 0-d tensor formats its .item()
+    ("item", lambda t: f"{t:.3e}"),
+    ("__repr__", lambda t: repr(t)),  # printing reads the values (torch's printer makes many calls inside)
+    ("__repr__", lambda t: str(t.reshape(1, 1).expand(3, 4))),
+    ("__repr__", lambda t: f"{t.reshape(1)}"),  # __format__ of a 1-d tensor prints it
 ]
 
 
@@ -77,6 +95,8 @@ INDIRECT_READBACKS = {
     "bytes": lambda t: bytes(t.numpy()),
     "list index": lambda t: [0, 1, 2][t.long()],
     "np.asarray": lambda t: np.asarray(t),
+    "print": lambda t: print(t),
+    "f-string": lambda t: f"{t}",
 }
 
 
@@ -194,7 +214,7 @@ def test_record_evaluations_outside_region_is_noop():
 
 
 def test_nested_readback_calls_count_once():
-    """A read-back re-entering an instrumented call (subclass __torch_function__, np.asarray) counts once."""
+    """A read-back re-entering a counted call (subclass __torch_function__, np.asarray) counts once."""
 
     class Sub(torch.Tensor):
         pass
@@ -209,8 +229,9 @@ def test_nested_readback_calls_count_once():
     assert counter.readbacks == 3
 
 
-def test_nested_regions_see_counts_and_unpatch_after_outermost():
-    """Inner counts reach the outer region, calls outside the inner only the outer; unpatched at outermost exit."""
+def test_nested_regions_see_counts_and_leave_torch_unpatched():
+    """Inner counts reach the outer region, calls outside the inner only the outer; each region is one mode on the
+    thread's stack while open, gone after it, and torch.Tensor is never changed."""
     t = torch.tensor(2.0)
     with count_syncs() as outer:
         t.item()
@@ -218,10 +239,12 @@ def test_nested_regions_see_counts_and_unpatch_after_outermost():
             t.item()
             t.tolist()
             record_evaluations(4)
-        assert is_patched()
+            assert [mode.counter for mode in open_modes()] == [outer, inner]
+            assert not tensor_changed()
+        assert [mode.counter for mode in open_modes()] == [outer]
         float(t)
         record_evaluations(1)
-    assert not is_patched()
+    assert not open_modes() and not tensor_changed()
     assert inner.by_method == {"item": 1, "tolist": 1}
     assert inner.syncs == 2 and inner.evaluations == 4
     assert outer.by_method == {"item": 2, "tolist": 1, "__float__": 1}
@@ -233,25 +256,25 @@ def test_nested_regions_with_equal_counts():
 
     count_syncs removes its counter with list.remove, which matches by dataclass equality, so closing the inner
     region removes the (equal) outer counter instead: the outer then misses later calls and its exit raises
-    ValueError leaving torch.Tensor patched.  This asserts the correct behaviour.
+    ValueError.  This asserts the correct behaviour.
     """
     t = torch.tensor(2.0)
     with count_syncs() as outer:
         with count_syncs() as inner:
             t.item()
         t.item()
-    assert not is_patched()
+    assert not open_modes()
     assert inner.by_method == {"item": 1}
     assert outer.by_method == {"item": 2}
     assert outer.syncs == 2
 
 
 def test_calls_after_region_are_not_counted():
-    """Read-backs after a region closes reach neither its counter nor a later region's; the methods are restored."""
+    """Read-backs after a region closes reach neither its counter nor a later region's; torch's methods are its own."""
     t = torch.tensor([1.0, 2.0])
     with count_syncs() as first:
         t.tolist()
-    assert not is_patched()
+    assert not open_modes() and not tensor_changed()
     assert torch.Tensor.item is torch._C.TensorBase.item
     t.tolist()
     t.sum().item()
@@ -262,8 +285,92 @@ def test_calls_after_region_are_not_counted():
     assert second.by_method == {} and second.syncs == 0 and second.evaluations == 0
 
 
+def test_torch_tensor_gains_no_attributes_during_or_after_a_region():
+    """A region counts through a torch function mode: torch.Tensor's attributes stay torch's own, during the region
+    (with every kind of read-back made) and after it."""
+    t = torch.tensor(1.0)
+    with count_syncs() as counter:
+        for _, call in READBACK_CALLS:
+            call(t)
+        assert not tensor_changed()
+        assert not any(name in vars(torch.Tensor) for name in READBACK_METHODS if name != "__repr__")
+        assert torch.Tensor.item is torch._C.TensorBase.item
+    assert not tensor_changed()
+    assert counter.readbacks == len(READBACK_CALLS)
+
+
+def test_printing_a_tensor_counts_once():
+    """Printing reads the tensor back once, whatever torch's printer calls inside (before, each of its calls
+    counted: 7 for a 0-d tensor)."""
+    big = torch.arange(3000.0).reshape(30, 100)
+    with count_syncs() as counter:
+        text = repr(big)
+        str(torch.tensor(2.5))
+    assert "..." in text
+    assert counter.by_method == {"__repr__": 2}
+
+
+def test_a_region_counts_only_its_own_thread():
+    """Counting is per thread: a read-back or evaluation in another thread reaches none of this thread's regions,
+    and a region opened in that thread counts only that thread's, while both regions are open at once."""
+    both_open = threading.Barrier(2, timeout=30)
+    main_done = threading.Event()
+    seen: dict[str, SyncCounter] = {}
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            t = torch.tensor([1.0, 2.0])
+            t.tolist()  # no region open in this thread: counted nowhere
+            record_evaluations(100)
+            with count_syncs(cuda=False) as mine:
+                both_open.wait()
+                t.sum().item()
+                float(t[0])
+                record_evaluations(5)
+                main_done.wait(timeout=30)
+            seen["worker"] = mine
+        except BaseException as exc:  # surfaced in the main thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=worker)
+    with count_syncs(cuda=False) as main:
+        thread.start()
+        both_open.wait()
+        torch.tensor(3.0).item()
+        record_evaluations(2)
+        main_done.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive() and not errors, errors
+    assert main.by_method == {"item": 1} and main.evaluations == 2
+    assert seen["worker"].by_method == {"item": 1, "__float__": 1} and seen["worker"].evaluations == 5
+
+
+def test_counts_reach_a_foreign_mode_too():
+    """Another torch function mode (a benchmark harness's) opened around or inside a region sees every read-back
+    the region counts, and the region counts each once."""
+
+    class Tally(TorchFunctionMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.items = 0
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            self.items += func is torch.Tensor.item
+            return func(*args, **(kwargs or {}))
+
+    t = torch.tensor(1.0)
+    with Tally() as around, count_syncs() as counter:
+        t.item()
+        with Tally() as inside:
+            t.item()
+            t.item()
+    assert (around.items, inside.items) == (3, 2)
+    assert counter.by_method == {"item": 3}
+
+
 def test_exception_inside_region_counts_exactly_and_unpatches():
-    """When the region's body raises, the counts up to the raise are exact and the patches are removed."""
+    """When the region's body raises, the counts up to the raise are exact and the region's mode is gone."""
     t = torch.tensor(3.0)
     with pytest.raises(RuntimeError, match="boom"):
         with count_syncs() as counter:
@@ -271,15 +378,15 @@ def test_exception_inside_region_counts_exactly_and_unpatches():
             int(t)
             record_evaluations(2)
             raise RuntimeError("boom")
-    assert not is_patched()
+    assert not open_modes() and not instrument._open_counters()
     assert counter.by_method == {"item": 1, "__int__": 1}
     assert counter.syncs == 2 and counter.evaluations == 2
     t.item()
     assert counter.syncs == 2
 
 
-def test_exception_inside_nested_regions_unpatches():
-    """An exception raised in an inner region propagates through both; both counters are exact, patches removed."""
+def test_exception_inside_nested_regions_closes_both():
+    """An exception raised in an inner region propagates through both; both counters are exact, both modes gone."""
     t = torch.tensor(3.0)
     with pytest.raises(KeyError):
         with count_syncs() as outer:
@@ -287,7 +394,7 @@ def test_exception_inside_nested_regions_unpatches():
             with count_syncs() as inner:
                 t.cpu()
                 raise KeyError("x")
-    assert not is_patched()
+    assert not open_modes() and not instrument._open_counters()
     assert inner.by_method == {"cpu": 1}
     assert outer.by_method == {"item": 1, "cpu": 1}
 
@@ -304,12 +411,12 @@ def test_failing_readback_call_keeps_counting():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised when CUDA is absent")
 def test_cuda_true_without_cuda_raises():
-    """count_syncs(cuda=True) without CUDA raises ValueError naming cuda, and installs nothing."""
+    """count_syncs(cuda=True) without CUDA raises ValueError naming cuda, and opens nothing."""
     with pytest.raises(ValueError, match="^cuda: CUDA sync counting was asked for, but CUDA is not available"):
         with count_syncs(cuda=True):
             pass
-    assert not is_patched()
-    assert not instrument._active
+    assert not open_modes()
+    assert not instrument._open_counters()
 
 
 @pytest.mark.parametrize("cuda", [None, False])
@@ -329,7 +436,7 @@ def test_region_is_keyword_only():
     """count_syncs takes `cuda` by keyword only."""
     with pytest.raises(TypeError):
         count_syncs(False).__enter__()
-    assert not is_patched()
+    assert not open_modes()
 
 
 @needs_cuda
@@ -367,7 +474,7 @@ def test_cuda_hidden_syncs_counted():
     assert counter.readbacks == 0 and second.readbacks == 0
     assert counter.syncs == counter.hidden_syncs
     assert torch.cuda.get_sync_debug_mode() == 0
-    assert not is_patched()
+    assert not open_modes()
 
 
 @needs_cuda
