@@ -3,7 +3,10 @@
 `optimize_entry_exit` and `optimize_always_on` validate their inputs into a
 `Problem`, build the strategy's `Objective`, run the method once per policy
 (both for `close_at_eod=None`, keeping the better per simulation) and count
-evaluations and host syncs over the whole call.
+the host syncs of the whole call (`count_syncs`, this thread's).  `nfev` is
+what the solvers report (the candidates they scored); it is not checked
+against any count: a benchmark harness that needs evaluations it can trust
+counts them itself.
 """
 
 from __future__ import annotations
@@ -176,7 +179,10 @@ def optimize(
     budget: int | None = None,
     seed: int = 0,
 ) -> OptimizeResult:
-    """Run `method` on a built objective (the common path of both public optimizations)."""
+    """Run `method` on a built objective (the common path of both public optimizations).
+
+    `nfev` is the sum over policies of the solvers' reported `nfev`; `syncs` the host syncs counted in this thread.
+    """
     start = time.perf_counter()
     solver = check_method(method)
     budget = None if method == "exact" and budget is None else check_budget(budget, strategy)
@@ -203,9 +209,7 @@ def optimize(
         return picked if objective.problem.batched else float(picked[0])
 
     chosen_policy = np.array(policies)[pick]
-    nfev = sum(np.asarray(sol.nfev) for sol in solutions)
-    if int(nfev.sum()) != counter.evaluations:
-        raise RuntimeError(f"{method}: reported {int(nfev.sum())} evaluations but {counter.evaluations} were counted")
+    nfev = sum(np.asarray(sol.nfev) for sol in solutions)  # as the solvers report it, never checked against a count
     return OptimizeResult(
         h=chosen("h"),
         l=chosen("l"),
