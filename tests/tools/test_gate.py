@@ -2,9 +2,14 @@
 
 A temporary clone of this repository gets one commit per planted change, each on top of the clean BASE; the
 gate then judges them through asv in managed environments (reused between runs through the repository's
-`.asv/env`).  The deterministic plants and the instruction-count plants (the kernel run twice, judged on
-callgrind's counts alone; they need valgrind) run in CI (`.ci/run`); the timing plants are marked `timing`
-and run in `nox -s gate-tests`.  All of them are `slow`.
+`.asv/env`).  The deterministic plants (one asv run over all of them) and the instruction-count plants (the
+kernel run twice, judged on callgrind's counts alone; they need valgrind) run in CI (`.ci/run`); the timing
+plants are marked `timing` and run in `nox -s gate-tests`.  All of them are `slow`.
+
+Three plants prove that the ruler is the harness's, not the package's (benchmarks/ruler): DIRECT scoring each
+candidate twice is caught on the evaluations and read-backs the harness counts; the exact solver reporting a
+supremum 1 bp low is caught on its regret against the frozen reference, and does not make every other method's
+regret look 1 bp better; the package dropping `item` from its own read-back list changes no host-sync count.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -74,6 +80,18 @@ PLANTS = {
         " trading_fee=trading_fee)\n\n\ndef _raw_profit_per_day(close, high, high_pred, low, low_pred, positions, *,"
         " close_at_eod=False, trading_fee=0.0005):\n",
     ),
+    "direct_twice": (
+        "marketsim_opt/optimizers/direct.py",
+        "        res = direct(lambda x, f=sub: -f(x[0], x[1]).item(), bounds, maxfun=budget)\n",
+        "        res = direct(lambda x, f=sub: (f(x[0], x[1]).item(), -f(x[0], x[1]).item())[1], bounds,"
+        " maxfun=budget)\n",
+    ),
+    "exact_low": (
+        "marketsim_opt/optimizers/exact.py",
+        "        out.append(Solution(h, l, profit, np.full(s, scored + 1), supremum))\n",
+        "        out.append(Solution(h, l + 1e-4, profit - 1e-4, np.full(s, scored + 1), supremum - 1e-4))\n",
+    ),
+    "item_unlisted": ("marketsim_opt/instrument.py", '    "item",\n', ""),
     "broken_import": (
         "marketsim_opt/__init__.py",
         "from .data import DataError, Problem\n",
@@ -107,13 +125,27 @@ def planted(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     return clone, shas
 
 
+DETERMINISTIC_PLANTS = (
+    "aa",
+    "extra_readback",
+    "budget_halved",
+    "big_allocation",
+    "direct_twice",
+    "exact_low",
+    "item_unlisted",
+)
+
+
 @pytest.fixture(scope="module")
 def deterministic_results(planted, tmp_path_factory) -> Path:
     """One asv run of the default (deterministic + memory) benchmarks over BASE and the deterministic plants."""
     clone, shas = planted
-    commits = [shas[n] for n in ("base", "aa", "extra_readback", "budget_halved", "big_allocation")]
+    commits = [shas[n] for n in ("base", *DETERMINISTIC_PLANTS)]
     work = tmp_path_factory.mktemp("gate-work")
-    return gate.run_asv(clone, commits, work, bench=gate.DEFAULT_BENCH, timings=False, env_dir=ENV_DIR)
+    start = time.perf_counter()
+    results = gate.run_asv(clone, commits, work, bench=gate.DEFAULT_BENCH, timings=False, env_dir=ENV_DIR)
+    print(f"deterministic asv run over {len(commits)} commits: {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    return results
 
 
 @pytest.fixture(scope="module")
@@ -129,19 +161,37 @@ def instruction_results(planted, tmp_path_factory) -> Path:
     )
 
 
-def verdicts(results: Path, base: str, head: str, *, timings: bool = False):
-    changes = gate.compare(gate.load_values(results, base), gate.load_values(results, head), timings=timings)
+def verdicts(results: Path, base: str, head: str, *, bench: str = gate.DEFAULT_BENCH, instructions: bool = False):
+    """The gate's rows, exit code and table for BASE against HEAD, judged set from `bench` as `main` does."""
+    changes = gate.judge_results(results, base, head, [bench], timings=False, instructions=instructions)
     return changes, gate.exit_code(changes), gate.to_markdown(changes, base, head)
 
 
+def metric(benchmark: str) -> str:
+    """`track_host_syncs` of `optimizers.OptimizerMetrics.track_host_syncs('profile', ...)`."""
+    return benchmark.split("(", 1)[0].rsplit(".", 1)[-1]
+
+
 def test_aa_same_code_passes(planted, deterministic_results):
-    """The same code under another commit: exit 0, every judged metric unchanged."""
+    """The same code under another commit: exit 0, every judged metric unchanged or skipped on both for an
+    allow-listed reason (optuna, the backtest slow tier, cuda without a GPU); the device host syncs are judged."""
     _, shas = planted
-    changes, code, _ = verdicts(deterministic_results, shas["base"], shas["aa"])
-    assert code == 0
-    assert changes and all(c.verdict == "unchanged" for c in changes)
-    assert {c.kind for c in changes} == {"deterministic", "memory"}
-    assert sum("track_host_syncs" in c.benchmark for c in changes) >= 2 * 19  # every profile method, 2 strategies
+    changes, code, table = verdicts(deterministic_results, shas["base"], shas["aa"])
+    assert code == 0, table
+    assert changes and all(c.verdict in ("unchanged", "allowed") for c in changes)
+    compared = [c for c in changes if c.verdict == "unchanged"]
+    assert {c.kind for c in compared} == {"deterministic", "memory"}
+    profile_syncs = [
+        c for c in compared if c.benchmark.startswith("optimizers.OptimizerMetrics.track_host_syncs('profile'")
+    ]
+    assert len(profile_syncs) >= 2 * 19  # every profile method but optuna's, 2 strategies
+    device = [c.benchmark for c in compared if c.benchmark.startswith("devices.Device")]
+    assert "devices.DeviceBacktest.track_host_syncs('cpu')" in device
+    on_cpu = [b for b in device if b.startswith("devices.DeviceOptimize.track_host_syncs(")]
+    assert len(on_cpu) == 2 * 4  # 2 workloads x 4 methods
+    reasons = {c.note for c in changes if c.verdict == "allowed"}
+    assert reasons <= {reason for _, reason in gate.ALLOWED}
+    assert any("optuna" in r for r in reasons) and any("slow tier" in r for r in reasons)
 
 
 def test_extra_readback_is_a_regression(planted, deterministic_results):
@@ -186,12 +236,58 @@ def test_big_allocation_is_a_memory_regression(planted, deterministic_results):
     assert all(c.kind == "memory" for c in changes if c.verdict == "regression")
 
 
+def test_direct_scoring_twice_is_counted_by_the_harness(planted, deterministic_results):
+    """DIRECT scores each candidate twice and reads both back, though scipy still reports its own nfev: exit 1 on
+    the evaluations and the host syncs the harness counts, on DIRECT's rows only (its answers are unchanged)."""
+    _, shas = planted
+    changes, code, table = verdicts(deterministic_results, shas["base"], shas["direct_twice"])
+    assert code == 1, table
+    regressed = [c.benchmark for c in changes if c.verdict == "regression"]
+    assert all("'direct@" in b for b in regressed), table
+    assert {metric(b) for b in regressed if b.startswith("optimizers.OptimizerMetrics.")} == {
+        "track_evaluations",
+        "track_host_syncs",
+    }
+    assert "devices.DeviceOptimize.track_host_syncs('profile', 'direct@100', 'cpu')" in regressed
+    assert all(c.verdict in ("unchanged", "allowed") for c in changes if metric(c.benchmark) == "track_regret_bp")
+
+
+def test_exact_reporting_a_low_supremum_is_caught_against_the_frozen_reference(planted, deterministic_results):
+    """The exact solver returns a point 1 bp worse and a supremum 1 bp low: exit 1 on exact's regret, measured
+    against the frozen supremum; with the package's supremum as the ruler every other method's regret would have
+    dropped by 1 bp, and now none improves."""
+    _, shas = planted
+    changes, code, table = verdicts(deterministic_results, shas["base"], shas["exact_low"])
+    assert code == 1, table
+    regressed = [c.benchmark for c in changes if c.verdict == "regression"]
+    assert any(metric(b) == "track_regret_bp" and b.endswith(", 'exact')") for b in regressed), table
+    assert all(b.endswith(", 'exact')") for b in regressed), table
+    improved_regret = [
+        c.benchmark for c in changes if c.verdict == "improvement" and metric(c.benchmark) == "track_regret_bp"
+    ]
+    assert improved_regret == [], table
+
+
+def test_package_dropping_item_from_its_readbacks_changes_no_host_sync(planted, deterministic_results):
+    """`item` removed from the package's READBACK_METHODS: the harness counts `.item()` itself, so exit 0 and
+    every host-sync row unchanged."""
+    _, shas = planted
+    changes, code, table = verdicts(deterministic_results, shas["base"], shas["item_unlisted"])
+    assert code == 0, table
+    syncs = [c for c in changes if metric(c.benchmark) == "track_host_syncs"]
+    # profile: every method but optuna's x 2 strategies; devices on the CPU: 2 workloads x 4 methods + the backtest
+    assert sum(c.verdict == "unchanged" for c in syncs) >= 2 * 19 + 2 * 4 + 1, table
+    assert all(c.verdict in ("unchanged", "allowed") for c in syncs), table
+
+
 def test_aa_instruction_counts_pass(planted, instruction_results):
     """The same code under another commit, on instruction counts: exit 0, all four counts judged, unchanged."""
     _, shas = planted
     base, head = gate.load_values(instruction_results, shas["base"]), gate.load_values(instruction_results, shas["aa"])
     gate.check_instructions(base, head, required=True)
-    changes, code, _ = verdicts(instruction_results, shas["base"], shas["aa"])
+    changes, code, _ = verdicts(
+        instruction_results, shas["base"], shas["aa"], bench=gate.INSTRUCTION_BENCH, instructions=True
+    )
     assert code == 0
     assert [c.kind for c in changes] == ["instructions"] * 4
     assert all(c.verdict == "unchanged" and abs(c.ratio - 1) < gate.INSTRUCTION_FACTOR - 1 for c in changes)
@@ -200,7 +296,9 @@ def test_aa_instruction_counts_pass(planted, instruction_results):
 def test_kernel_2x_is_caught_from_instruction_counts_alone(planted, instruction_results):
     """The kernel run twice, no timings at all: exit 1, both kernel paths' instruction counts named (~2x)."""
     _, shas = planted
-    changes, code, table = verdicts(instruction_results, shas["base"], shas["kernel_2x"])
+    changes, code, table = verdicts(
+        instruction_results, shas["base"], shas["kernel_2x"], bench=gate.INSTRUCTION_BENCH, instructions=True
+    )
     assert code == 1
     regressed = {c.benchmark: c.ratio for c in changes if c.verdict == "regression"}
     for bench in ("SequentialEval", "BatchedEvalPerCandidate"):
@@ -210,7 +308,8 @@ def test_kernel_2x_is_caught_from_instruction_counts_alone(planted, instruction_
 
 
 def test_unimportable_commit_is_exit_2(planted, tmp_path):
-    """A commit whose package cannot be imported: the one command exits 2, never 0 or 1."""
+    """A commit whose package cannot be imported: the one command exits 2, never 0 or 1; its metrics are
+    `failed` rows in the JSON."""
     clone, shas = planted
     out = tmp_path / "gate.json"
     proc = subprocess.run(
@@ -232,8 +331,10 @@ def test_unimportable_commit_is_exit_2(planted, tmp_path):
         text=True,
     )
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "gate: cannot decide" in proc.stderr
-    assert not out.exists()
+    assert proc.stderr.splitlines()[-1].startswith("gate: cannot decide: ")
+    payload = json.loads(out.read_text())
+    assert payload["exit_code"] == 2
+    assert payload["rows"] and all(r["verdict"] == "failed" and r["base"] is not None for r in payload["rows"])
 
 
 def test_unknown_revision_is_exit_2(tmp_path):
@@ -270,7 +371,7 @@ def test_timing_plants(planted, tmp_path, plant):
         capture_output=True,
         text=True,
     )
-    rows = json.loads(out.read_text()) if out.exists() else []
+    rows = json.loads(out.read_text())["rows"] if out.exists() else []
     assert rows and all(r["kind"] == "timing" for r in rows), proc.stdout + proc.stderr
     if plant == "aa":
         assert proc.returncode == 0, proc.stdout + proc.stderr
