@@ -591,6 +591,11 @@ def write_json(path: Path, payload: dict) -> None:
         raise
 
 
+def _strict(row: dict) -> dict:
+    """A row with non-finite numbers (a ratio against a BASE of 0) as None: strict JSON has no Infinity."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
+
+
 # --- the command ----------------------------------------------------------------------------------------------
 
 
@@ -683,7 +688,7 @@ def _gate(args: argparse.Namespace) -> int:
             "head": head,
             "exit_code": code,
             "references_changed": changed,
-            "rows": [asdict(c) for c in changes],
+            "rows": [_strict(asdict(c)) for c in changes],
         }
         write_json(Path(args.json), payload)
     if code == 2:

@@ -572,3 +572,15 @@ def test_references_changed_uses_git(tmp_path):
     head = gate.resolve("HEAD", tmp_path)
     assert gate.references_changed(tmp_path, base, head) == [f"{gate.REFERENCES}/profile.json"]
     assert gate.references_changed(tmp_path, base, base) == []
+
+
+def test_json_is_strict(monkeypatch, capsys, tmp_path):
+    """A ratio against a BASE of 0 is infinite: None in the JSON, which has no Infinity or NaN."""
+    out_json = tmp_path / "gate.json"
+    gate_main(monkeypatch, capsys, {SYNCS: v(0)}, {SYNCS: v(2)}, "--no-instructions", "--json", str(out_json))
+
+    def refuse(constant):
+        raise AssertionError(f"not strict JSON: {constant}")
+
+    payload = json.loads(out_json.read_text(), parse_constant=refuse)
+    assert payload["exit_code"] == 1 and payload["rows"][0]["ratio"] is None
