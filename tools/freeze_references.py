@@ -1,0 +1,226 @@
+"""Regenerate (or check) the suite's frozen references with the package's exact solver.
+
+    python tools/freeze_references.py [--check] [--dir DIR]
+
+For each workload the suite scores (`marketsim_opt.workloads.profile()` and `backtest()`, float32 as the suite
+uses them), each strategy and BOTH policies, runs `optimize(..., method="exact")` over `DEFAULT_BOUNDS` and
+writes the data (float64 `[S, N]`) and the suprema to `benchmarks/ruler/references/<workload>.json`
+(`benchmarks.ruler.references` reads them).  Files are written atomically; a file this tool did not write
+(no `"generated_by": "tools/freeze_references.py"`) is never overwritten.
+
+`--check` recomputes and compares with the files instead of writing: data within the loader's relative 1e-6
+(`check_same_data`), suprema within 1e-12 absolute.  Exit codes: 0 written / all agree, 1 something differs
+(each difference printed: file, strategy, policy, simulation, both values), 2 a missing or broken file or
+any other failure (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from benchmarks.ruler import references as refs  # noqa: E402
+
+#: Largest |frozen - recomputed| supremum `--check` accepts (fractions of the previous close).
+SUPREMUM_ATOL = 1e-12
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def frozen_from() -> str:
+    """Provenance: the package's commit (dirty when marketsim_opt/ has uncommitted changes), torch, the machine."""
+    import torch
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "marketsim_opt"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip()
+        commit += " (marketsim_opt/ modified)" if dirty else ""
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown (not a git checkout)"
+    return (
+        f"marketsim_opt at {commit}; torch {torch.__version__}; {platform.system()} {platform.machine()}, "
+        f"cpu capability {torch.backends.cpu.get_cpu_capability()}"
+    )
+
+
+def workload_documents() -> dict[str, dict]:
+    """The reference document of every workload in `refs.WORKLOADS`, computed with the package's exact solver."""
+    from marketsim_opt import workloads
+    from marketsim_opt.optimizers.api import DEFAULT_BOUNDS, optimize
+    from marketsim_opt.strategies import always_on_objective, entry_exit_objective
+
+    objectives = {"entry_exit": entry_exit_objective, "always_on": always_on_objective}
+    builders = {"profile": workloads.profile, "backtest": workloads.backtest}
+    provenance = frozen_from()
+    docs = {}
+    for name in refs.WORKLOADS:
+        work = builders[name]()
+        problem = work.problem
+        policies = [False, True] if work.close_at_eod is None else [bool(work.close_at_eod)]
+        n_days = problem.n_days
+        suprema: dict[str, dict[str, list[float]]] = {}
+        for strategy in refs.STRATEGIES:
+            suprema[strategy] = {}
+            for policy in refs.POLICIES:
+                result = optimize(
+                    objectives[strategy](problem),
+                    strategy=strategy,
+                    close_at_eod=policy,
+                    method="exact",
+                    bounds=DEFAULT_BOUNDS,
+                )
+                values = [float(v) for v in _flat(result.supremum)]
+                suprema[strategy][refs.POLICY_NAMES[policy]] = values
+                log(f"{name} {strategy} {refs.POLICY_NAMES[policy]}: {len(values)} suprema, max {max(values):.9g}")
+        docs[name] = {
+            "format": refs.FORMAT,
+            "generated_by": refs.GENERATED_BY,
+            "workload": name,
+            "frozen_from": provenance,
+            "regenerate": refs.REGENERATE,
+            "trading_fee": float(problem.trading_fee),
+            "is_crypto": bool(problem.is_crypto),
+            "policies": policies,
+            "bounds": [[float(lo), float(hi)] for lo, hi in DEFAULT_BOUNDS],
+            "data": {f: getattr(problem, f).double().reshape(-1, n_days).tolist() for f in refs.FIELDS},
+            "suprema": suprema,
+        }
+    return docs
+
+
+def _flat(value) -> list:
+    import numpy as np
+
+    return np.atleast_1d(np.asarray(value, dtype=np.float64)).tolist()
+
+
+def dumps(value, indent: int = 0) -> str:
+    """JSON with every list of scalars on one line (a row of data per line); floats as `json.dumps` writes them."""
+    pad, inner = " " * indent, " " * (indent + 2)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f"{inner}{json.dumps(k)}: {dumps(v, indent + 2)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(value, list) and any(isinstance(v, (list, dict)) for v in value):
+        return "[\n" + ",\n".join(f"{inner}{dumps(v, indent + 2)}" for v in value) + "\n" + pad + "]"
+    return json.dumps(value, allow_nan=False)
+
+
+def is_ours(path: Path) -> bool:
+    """Whether `path` is a JSON object this tool wrote (its `generated_by`)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(doc, dict) and doc.get("generated_by") == refs.GENERATED_BY
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file in the same folder and `os.replace`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a committed data file is world-readable
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def freeze(directory: Path) -> int:
+    """Write every workload's reference into `directory`; 2 (nothing written) if a target is not this tool's."""
+    targets = {name: directory / f"{name}.json" for name in refs.WORKLOADS}
+    for path in targets.values():
+        if path.exists() and not is_ours(path):
+            log(
+                f"freeze_references: refusing to overwrite {refs.display_path(path)}: it has no "
+                f'"generated_by": "{refs.GENERATED_BY}" (not written by this tool); move it away first'
+            )
+            return 2
+    docs = workload_documents()
+    for name, path in targets.items():
+        write_atomic(path, dumps(docs[name]) + "\n")
+        log(f"wrote {refs.display_path(path)}")
+    return 0
+
+
+def check(directory: Path) -> int:
+    """Compare the files in `directory` with a fresh computation: 0 agree, 1 differ (printed), 2 broken file."""
+    try:
+        frozen = {name: refs.load(name, directory) for name in refs.WORKLOADS}
+    except refs.ReferenceError as exc:
+        log(f"freeze_references: {exc}")
+        return 2
+    docs = workload_documents()
+    differences = []
+    for name, doc in docs.items():
+        ref = frozen[name]
+        where = refs.display_path(ref.path)
+        if list(ref.policies) != doc["policies"]:
+            differences.append(f"{where}: policies: frozen {list(ref.policies)}, now {doc['policies']}")
+        if [list(b) for b in ref.bounds] != doc["bounds"]:
+            differences.append(f"{where}: bounds: frozen {[list(b) for b in ref.bounds]}, now {doc['bounds']}")
+        try:
+            refs.check_same_data(ref, **doc["data"], trading_fee=doc["trading_fee"], is_crypto=doc["is_crypto"])
+        except refs.ReferenceError as exc:
+            differences.append(str(exc))
+            continue  # other data: its suprema differ for that reason
+        for strategy in refs.STRATEGIES:
+            for policy in refs.POLICIES:
+                key = refs.POLICY_NAMES[policy]
+                now = doc["suprema"][strategy][key]
+                old = ref.suprema[(strategy, policy)]
+                for s, (a, b) in enumerate(zip(old, now)):
+                    if not abs(a - b) <= SUPREMUM_ATOL:
+                        differences.append(
+                            f"{where}: suprema.{strategy}.{key}[{s}] (strategy {strategy}, policy {key}, "
+                            f"simulation {s}): frozen {float(a)!r}, now {b!r} (differ by {b - a:.3g})"
+                        )
+    for line in differences:
+        print(line)
+    if differences:
+        print(f"{len(differences)} difference(s); regenerate with `{refs.REGENERATE}` if the change is deliberate")
+        return 1
+    print(
+        f"references agree ({', '.join(refs.WORKLOADS)}): data within rtol {refs.DATA_RTOL:g}, suprema within "
+        f"{SUPREMUM_ATOL:g}"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="compare with the files instead of writing them")
+    parser.add_argument("--dir", type=Path, default=refs.REFERENCE_DIR, help="folder of the reference files")
+    args = parser.parse_args(argv)
+    try:
+        return check(args.dir) if args.check else freeze(args.dir)
+    except Exception as exc:  # noqa: BLE001 - any failure is "cannot decide": exit 2 with one line
+        message = " ".join(str(exc).split())
+        log(f"freeze_references: {type(exc).__name__}: {message}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
