@@ -9,7 +9,9 @@
   again, so each counts once.  Nothing in the package's own instrumentation (`marketsim_opt.instrument`) is used
   or consulted: redefining its method lists or patching `torch.Tensor` cannot narrow this count.
 - **hidden syncs** (CUDA only): with `torch.cuda.set_sync_debug_mode("warn")` on, each synchronization torch
-  reports outside a counted read-back (a boolean-mask index, `torch.nonzero`, `torch.equal`, ...).
+  reports outside a counted read-back (a boolean-mask index, `torch.nonzero`, `torch.equal`, ...).  The sync
+  debug mode and `warnings.showwarning` are process-wide; both are restored when the region closes.  On CPU,
+  calls that return a Python value without a READBACKS method (`torch.equal`, `torch.allclose`) are not counted.
 - **evaluations**: candidates scored through `marketsim_opt.strategies.Objective`'s scoring methods, counted
   from each call's returned tensor: `__call__` (+ its numel: 1, or S for a batched problem), `batch` (+ K or
   S*K) and, where the class has it, `smoothed` (+ its numel: the gradient method's forward passes; backward
