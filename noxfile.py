@@ -13,6 +13,7 @@
     nox -s gate -- A B      the regression gate (tools/gate.py): exit 0 ok, 1 regressed, 2 undecided
     nox -s gate-tests       the gate's planted-regression tests, timing plants included
     nox -s compare          `marketsim-opt compare`
+    nox -s references       regenerate the suite's frozen references with the exact solver (`-- --check` compares)
 
 Every install goes through constraints.txt (asv's managed environments through PIP_CONSTRAINT), so torch
 stays the pinned CPU wheel, and environments are reused between runs.  Results are recorded under one fixed asv
@@ -199,6 +200,13 @@ def gate_tests(session: nox.Session) -> None:
     """The gate's planted-regression tests, timing plants included (slow: about 20 minutes here)."""
     session.install(*CONSTRAINTS, "-e", ".[test,bench]")
     session.run("python", "-m", "pytest", "tests/tools/test_gate.py", "-m", "timing or not timing", *session.posargs)
+
+
+@nox.session
+def references(session: nox.Session) -> None:
+    """The suite's frozen references (benchmarks/ruler/frozen): `-- --check` compares, no argument rewrites them."""
+    session.install(*CONSTRAINTS, "-e", ".")
+    session.run("python", "tools/freeze_references.py", *session.posargs)
 
 
 @nox.session

@@ -167,6 +167,32 @@ def candidates(k: int, device: str = "cpu", dtype: torch.dtype = torch.float32) 
     return torch.as_tensor(hl[0], dtype=dtype, device=device), torch.as_tensor(hl[1], dtype=dtype, device=device)
 
 
+@functools.cache
+def reference(name: str):
+    """The frozen reference of a named workload (`benchmarks/ruler/frozen/<name>.json`), checked against the data
+    this commit builds for it (`ruler.references.check_same_data`: a ReferenceError naming the field otherwise)."""
+    from .ruler import references
+
+    frozen = references.load(name)
+    p = workload(name).problem
+    data = {k: getattr(p, k).detach().double().cpu().numpy() for k in ("close", "high", "low", "high_pred", "low_pred")}
+    references.check_same_data(frozen, **data, trading_fee=float(p.trading_fee), is_crypto=bool(p.is_crypto))
+    return frozen
+
+
+def warm_up(workload_name: str, strategy: str, method: str) -> None:
+    """Run `method` once, untimed and uncounted, on one simulation of a workload at a budget of 4 (exact: none).
+
+    The first use of a method imports its library (scipy, nevergrad, optuna) and fills first-call caches; a
+    measured run should not pay for that.
+    """
+    import dataclasses
+
+    w = workload(workload_name)
+    one = dataclasses.replace(w, problem=w.problem[0]) if w.problem.batched else w
+    api("workloads", "run")(one, strategy, method=method, budget=None if method == "exact" else 4)
+
+
 def region_peak_bytes(fn) -> int:
     """memray's high-water mark (bytes) of heap memory allocated while `fn()` runs, and nothing before it."""
     import tempfile

@@ -4,7 +4,7 @@
 
 For each workload the suite scores (`marketsim_opt.workloads.profile()` and `backtest()`, float32 as the suite
 uses them), each strategy and BOTH policies, runs `optimize(..., method="exact")` over `DEFAULT_BOUNDS` and
-writes the data (float64 `[S, N]`) and the suprema to `benchmarks/ruler/references/<workload>.json`
+writes the data (float64 `[S, N]`) and the suprema to `benchmarks/ruler/frozen/<workload>.json`
 (`benchmarks.ruler.references` reads them).  Files are written atomically; a file this tool did not write
 (no `"generated_by": "tools/freeze_references.py"`) is never overwritten.
 

@@ -57,7 +57,7 @@ The allow-list (ALLOWED), used only for metrics skipped on BOTH commits, each wi
   (MARKETSIM_BENCH_SLOW=1), which the gate does not run;
 - rows whose `device` parameter is `cuda` when this machine has no CUDA (no `nvidia-smi` on PATH).
 
-The frozen references (`benchmarks/ruler/references`) are what regret is measured against: when they differ
+The frozen references (`benchmarks/ruler/frozen`) are what regret is measured against: when they differ
 between BASE and HEAD the gate says so on its own line before the table (and in the JSON); that alone does not
 change the exit code.
 
@@ -127,7 +127,7 @@ TIMING_BENCH = r"kernel\.BatchedEval\.time_eval_batched\((200, 4096|2000, 64|200
 TIMING_ROUNDS = 4
 MACHINE = "gate"
 #: Where the frozen references of the suite's regret live (a change between BASE and HEAD is reported).
-REFERENCES = "benchmarks/ruler/references"
+REFERENCES = "benchmarks/ruler/frozen"
 
 #: Verdicts that make the gate unable to decide (exit 2), in the table's order.
 UNDECIDED = ("failed", "missing", "skipped on BASE", "skipped on HEAD", "skipped on both")

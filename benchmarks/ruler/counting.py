@@ -40,7 +40,7 @@ from torch.overrides import TorchFunctionMode
 
 __all__ = ["READBACKS", "SCORING_METHODS", "Tally", "counting", "SyncWarningHandler"]
 
-#: torch.Tensor method names whose call is one host read-back (the mode sees every one of them on torch 2.13).
+#: torch.Tensor methods and torch functions whose call is one host read-back (the mode sees each of them on torch 2.13).
 READBACKS = frozenset(
     {
         "item",
@@ -56,6 +56,9 @@ READBACKS = frozenset(
         "__format__",
         "__repr__",
         "__contains__",
+        "equal",  # torch.equal, torch.allclose and is_nonzero answer with a Python bool: the values came to the host
+        "allclose",
+        "is_nonzero",
     }
 )
 #: `marketsim_opt.strategies.Objective` methods whose returned tensor's numel is the candidates they scored.

@@ -1,6 +1,6 @@
 """The frozen references: exact suprema of the suite's workloads, committed as data (never import the package here).
 
-`references/<workload>.json` holds a workload's data (float64 `[S, N]`, the float32 values the suite optimizes),
+`frozen/<workload>.json` holds a workload's data (float64 `[S, N]`, the float32 values the suite optimizes),
 its fee, crypto flag, search box, the policy set the suite optimizes it under, and the exact supremum per
 simulation for both strategies and both policies, as the package's exact solver found them when the file was
 written by `python tools/freeze_references.py` (which also checks them: `--check`).  The suite's regret is the
@@ -37,7 +37,7 @@ __all__ = [
     "display_path",
 ]
 
-REFERENCE_DIR = Path(__file__).parent / "references"
+REFERENCE_DIR = Path(__file__).parent / "frozen"
 WORKLOADS = ("profile", "backtest")
 STRATEGIES = scorer.STRATEGIES
 POLICIES = (False, True)

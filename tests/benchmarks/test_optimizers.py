@@ -1,4 +1,5 @@
-"""benchmarks/optimizers.py: a method the commit at hand does not know is skipped, never a failing setup_cache."""
+"""benchmarks/optimizers.py: counts and regret come from the harness's ruler; a method the commit at hand does not
+know is skipped, never a failing setup_cache."""
 
 from __future__ import annotations
 
@@ -25,12 +26,13 @@ def test_new_methods_are_tracked():
 
 
 def test_setup_cache_runs_known_methods(small_suite):
-    """At this commit both methods run and their metrics come from the cache."""
+    """At this commit both methods run and their metrics come from the cache (the harness counts gradient's 50
+    forward passes of one candidate, not its backward passes: the package's nfev says 99)."""
     bench = optimizers.OptimizerMetrics()
     cache = bench.setup_cache()
     assert cache["unknown"] == {}
     bench.setup(cache, "profile", "entry_exit", "gradient@100")
-    assert bench.track_evaluations(cache, "profile", "entry_exit", "gradient@100") == 99
+    assert bench.track_evaluations(cache, "profile", "entry_exit", "gradient@100") == 50
     assert bench.track_host_syncs(cache, "profile", "entry_exit", "gradient@100") == 3
     assert bench.track_evaluations(cache, "profile", "entry_exit", "grid@100") == 100
 
@@ -71,3 +73,51 @@ def test_a_missing_extra_is_a_skip(small_suite, monkeypatch):
     assert list(cache["unknown"]) == ["optuna:TPE@100"]
     with pytest.raises(NotImplementedError, match=r"needs optuna: pip install -c constraints.txt -e '\.\[optuna\]'"):
         bench.setup(cache, "profile", "entry_exit", "optuna:TPE@100")
+
+
+def test_the_package_cannot_move_its_own_figures(monkeypatch):
+    """The package's exact optimum, evaluation records and list of counted read-backs are not consulted: with all
+    three broken the figures are the same, and exact's regret against the frozen supremum stays ~0."""
+    from marketsim_opt import instrument, quality, strategies
+
+    monkeypatch.setattr(optimizers, "WORKLOADS", ("profile",))
+    monkeypatch.setattr(optimizers, "METHODS", ("direct@100", "grid@100", "exact"))
+    bench = optimizers.OptimizerMetrics()
+    honest = bench.setup_cache()
+
+    def no_optimum(result):
+        raise AssertionError("the suite consulted the package's exact optimum")
+
+    monkeypatch.setattr(quality, "exact_optimum", no_optimum)
+    monkeypatch.setattr(strategies, "record_evaluations", lambda n: None)
+    monkeypatch.setattr(instrument, "READBACK_METHODS", ())
+    bent = bench.setup_cache()
+    for key, figures in honest.items():
+        if key == "unknown":
+            continue
+        for metric in ("evaluations", "syncs", "regret_bp"):
+            assert bent[key][metric] == figures[metric], (key, metric)
+    for strategy in optimizers.STRATEGIES:
+        assert abs(honest["profile", strategy, "exact"]["regret_bp"]) < 1e-6
+        direct = honest["profile", strategy, "direct@100"]
+        assert direct["evaluations"] > 100  # DIRECT overshoots maxfun a little
+        assert direct["syncs"] >= direct["evaluations"]  # one .item() per evaluation
+
+
+def test_other_data_than_the_frozen_reference_fail_setup_cache(monkeypatch):
+    """A commit whose profile workload builds other data fails setup_cache naming the field, rather than scoring
+    its methods against a supremum that belongs to other data."""
+    import dataclasses
+
+    from benchmarks import common
+    from benchmarks.ruler.references import ReferenceError
+
+    real = common.workload("profile")
+    p = real.problem
+    shifted = dataclasses.replace(real, problem=dataclasses.replace(p, close=p.close * 1.01))
+    monkeypatch.setattr(optimizers, "WORKLOADS", ("profile",))
+    monkeypatch.setattr(optimizers, "METHODS", ("grid@100",))
+    monkeypatch.setattr(common, "workload", lambda name, device="cpu": shifted)
+    monkeypatch.setattr(common, "reference", common.reference.__wrapped__)
+    with pytest.raises(ReferenceError, match="close"):
+        optimizers.OptimizerMetrics().setup_cache()

@@ -34,6 +34,9 @@ READBACK_CALLS = {
     "__format__": lambda: f"{T0:.3f}",
     "__repr__": lambda: repr(T1),
     "__contains__": lambda: 2.0 in T1,
+    "equal": lambda: torch.equal(T1, T1),
+    "allclose": lambda: torch.allclose(T1, T1),
+    "is_nonzero": lambda: T0.is_nonzero(),
 }
 
 

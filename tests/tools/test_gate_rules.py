@@ -520,7 +520,7 @@ def test_allow_list_is_documented():
 def test_changed_references_are_reported_but_do_not_decide(monkeypatch, capsys, tmp_path):
     """A change of the frozen references: its own stdout line before the table and a JSON field; exit unchanged."""
     out_json = tmp_path / "gate.json"
-    files = ["benchmarks/ruler/references/profile.json"]
+    files = ["benchmarks/ruler/frozen/profile.json"]
     code, out, _ = gate_main(
         monkeypatch,
         capsys,
