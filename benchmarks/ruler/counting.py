@@ -3,15 +3,16 @@
 `with counting() as tally:` counts, on the calling thread, while the block runs:
 
 - **read-backs**: every call of a torch.Tensor method in `READBACKS` (`.item()`, `float(t)`, `.tolist()`,
-  `.cpu()`, `np.asarray(t)` via `__array__`, f-strings and `repr` of tensors, `x in t`, ...) and every
+  `.cpu()`, `np.asarray(t)` via `__array__`, f-strings and `repr` of tensors, `x in t`, `torch.equal`,
+  `torch.allclose`, ...) and every
   `Tensor.to` / `Tensor.copy_` that moves a CUDA tensor to the CPU (`by_method["to(cpu)"]`), seen by a
   `torch.overrides.TorchFunctionMode`.  A call made inside a counted call (`np.asarray` -> `.numpy()`) is not seen
   again, so each counts once.  Nothing in the package's own instrumentation (`marketsim_opt.instrument`) is used
   or consulted: redefining its method lists or patching `torch.Tensor` cannot narrow this count.
 - **hidden syncs** (CUDA only): with `torch.cuda.set_sync_debug_mode("warn")` on, each synchronization torch
-  reports outside a counted read-back (a boolean-mask index, `torch.nonzero`, `torch.equal`, ...).  The sync
-  debug mode and `warnings.showwarning` are process-wide; both are restored when the region closes.  On CPU,
-  calls that return a Python value without a READBACKS method (`torch.equal`, `torch.allclose`) are not counted.
+  reports outside a counted read-back (a boolean-mask index, `torch.nonzero`, ...).  The sync
+  debug mode and `warnings.showwarning` are process-wide; both are restored when the region closes.  On CPU a
+  read-back by a call not in READBACKS (none known on torch 2.13) would not be counted.
 - **evaluations**: candidates scored through `marketsim_opt.strategies.Objective`'s scoring methods, counted
   from each call's returned tensor: `__call__` (+ its numel: 1, or S for a batched problem), `batch` (+ K or
   S*K) and, where the class has it, `smoothed` (+ its numel: the gradient method's forward passes; backward
