@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .instrument import read_item, read_list
 from .kernel import check_fee, check_flag, check_kernel_inputs
 
 __all__ = [
@@ -224,17 +225,17 @@ def check_values(tensors: dict[str, Tensor]) -> None:
     flags = [~torch.isfinite(t).all() for t in tensors.values()]
     if "high" in tensors and "low" in tensors:
         flags.append((tensors["high"] < tensors["low"]).any())
-    bad = torch.stack(flags).tolist()
+    bad = read_list(torch.stack(flags))
     for name, is_bad in zip(names, bad):
         if is_bad:
             t = tensors[name]
-            count = int((~torch.isfinite(t)).sum())
-            first = torch.nonzero(~torch.isfinite(t))[0].tolist()
+            count = read_item((~torch.isfinite(t)).sum())
+            first = read_list(torch.nonzero(~torch.isfinite(t))[0])
             raise DataError(f"{name}: {count} NaN or infinite value(s), first at index {first}")
     if len(bad) > len(names) and bad[-1]:
         wrong = tensors["high"] < tensors["low"]
-        first = torch.nonzero(wrong)[0].tolist()
-        raise DataError(f"high: below low on {int(wrong.sum())} day(s), first at index {first}")
+        first = read_list(torch.nonzero(wrong)[0])
+        raise DataError(f"high: below low on {read_item(wrong.sum())} day(s), first at index {first}")
 
 
 # --- synthetic data -------------------------------------------------------------------------

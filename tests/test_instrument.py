@@ -1,4 +1,5 @@
-"""Host-sync and evaluation counting (`marketsim_opt.instrument`): exact counts, nesting, threads, CUDA."""
+"""Host-sync and evaluation counting (`marketsim_opt.instrument`): the observing `count_syncs` and the package's
+own `accounting` of declared read-backs (`read_item`, `read_list`): exact counts, nesting, threads, CUDA."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ from marketsim_opt.data import backtest_windows, synthetic_ohlc, synthetic_probl
 from marketsim_opt.instrument import (
     READBACK_METHODS,
     SyncCounter,
+    accounting,
     count_syncs,
     on_evaluations,
+    read_item,
+    read_list,
     record_evaluations,
     to_device,
 )
@@ -40,13 +44,22 @@ def open_modes() -> list:
     return [mode for mode in _get_current_function_mode_stack() if isinstance(mode, instrument._Readbacks)]
 
 
+def declared_depth() -> int:
+    """How many declared read-backs this thread is inside (0 outside `read_item` / `read_list`)."""
+    return getattr(instrument._state, "declared", 0)
+
+
 @pytest.fixture(autouse=True)
 def clean_instrument_state():
     """Each test starts with no region open; a region leaked by a failing test is undone so it cannot skew others."""
     assert not instrument._open_counters() and not open_modes(), "a previous test left a count_syncs region open"
+    assert not instrument._open_accounts(), "a previous test left an accounting region open"
+    assert declared_depth() == 0, "a previous test left a declared read-back entered"
     assert not instrument._listeners, "a previous test left an on_evaluations callback registered"
     yield
     instrument._open_counters().clear()
+    instrument._open_accounts().clear()
+    instrument._state.declared = 0
     while open_modes():
         torch.overrides._pop_mode()
     instrument._listeners.clear()
@@ -592,3 +605,215 @@ def test_on_evaluations_total_matches_nfev_of_every_method(method):
         result = optimize_entry_exit(*tensors, positions, method=method, budget=60, close_at_eod=None)
     assert heard and all(n > 0 for n in heard)
     assert sum(heard) == result.nfev
+
+
+# --- accounting: the package's declared read-backs ------------------------------------------------
+
+
+def test_declared_readbacks_return_the_values_and_are_accounted():
+    """read_item / read_list return what .item() / .tolist() do, each recorded once under that method's name."""
+    t = torch.tensor([[1.5, -2.0], [3.0, 4.25]])
+    with accounting(cuda=False) as account:
+        value = read_item(t[1, 1])
+        rows = read_list(t)
+        scalar = read_list(torch.tensor(7))
+        count = read_item((t > 0).sum())
+        record_evaluations(6)
+    assert value == 4.25 and isinstance(value, float)
+    assert rows == [[1.5, -2.0], [3.0, 4.25]]
+    assert scalar == 7 and count == 3 and isinstance(count, int)
+    assert account.by_method == {"item": 2, "tolist": 2}
+    assert account.readbacks == 4 and account.hidden_syncs == 0 and account.syncs == 4
+    assert account.evaluations == 6
+    assert declared_depth() == 0
+
+
+def test_declared_readbacks_outside_any_region_are_plain_readbacks():
+    """With no region open the helpers just read back (nothing to record, nothing left entered)."""
+    assert read_item(torch.tensor(2.0)) == 2.0
+    assert read_list(torch.arange(3)) == [0, 1, 2]
+    assert declared_depth() == 0 and not instrument._open_accounts()
+
+
+def test_accounting_does_not_see_undeclared_readbacks():
+    """An accounting region counts only what is declared: a plain .item(), float(t) or .tolist() is not seen
+    (on CPU), and the region puts no torch function mode on the thread's stack (no per-call cost)."""
+    t = torch.tensor(1.0)
+    with accounting(cuda=False) as account:
+        assert not _get_current_function_mode_stack()
+        t.item()
+        float(t)
+        t.reshape(1).tolist()
+        repr(t)
+        read_item(t)
+    assert account.by_method == {"item": 1} and account.syncs == 1
+    assert not tensor_changed()
+
+
+def test_observing_region_counts_declared_readbacks_once():
+    """Inside count_syncs a declared read-back is one observed call (the mode sees .item() / .tolist()), not two."""
+    t = torch.tensor([1.0, 2.0])
+    with count_syncs(cuda=False) as seen:
+        read_item(t[0])
+        read_list(t)
+        t.sum().item()  # undeclared: observed only
+    assert seen.by_method == {"item": 2, "tolist": 1} and seen.syncs == 3
+
+
+@pytest.mark.parametrize("order", ["observer outside", "observer inside"])
+def test_both_kinds_open_count_without_double_counting(order):
+    """With an accounting and an observing region both open (either one inside the other): declared read-backs
+    reach the account once and the observer once; undeclared ones only the observer; evaluations reach both."""
+    t = torch.tensor(3.0)
+
+    def body() -> None:
+        read_item(t)
+        read_list(t.reshape(1))
+        int(t)  # undeclared
+        record_evaluations(5)
+
+    if order == "observer outside":
+        with count_syncs(cuda=False) as seen, accounting(cuda=False) as account:
+            body()
+    else:
+        with accounting(cuda=False) as account, count_syncs(cuda=False) as seen:
+            body()
+    assert account.by_method == {"item": 1, "tolist": 1} and account.syncs == 2
+    assert seen.by_method == {"item": 1, "tolist": 1, "__int__": 1} and seen.syncs == 3
+    assert account.evaluations == seen.evaluations == 5
+
+
+def test_accounting_regions_nest():
+    """An inner accounting region's counts reach the outer one too; counts after it closes reach the outer only;
+    nested regions with equal counters are told apart (identity, not equality)."""
+    t = torch.tensor(2.0)
+    with accounting(cuda=False) as outer:
+        with accounting(cuda=False) as first:  # opened first thing: equal to the outer when it closes
+            read_item(t)
+        with accounting(cuda=False) as inner:
+            read_list(t.reshape(1))
+            record_evaluations(4)
+            assert instrument._open_accounts() == [outer, inner]
+        read_item(t)
+        record_evaluations(1)
+    assert not instrument._open_accounts()
+    assert first.by_method == {"item": 1}
+    assert inner.by_method == {"tolist": 1} and inner.evaluations == 4
+    assert outer.by_method == {"item": 2, "tolist": 1} and outer.syncs == 3 and outer.evaluations == 5
+
+
+def test_accounting_counts_only_its_own_thread():
+    """A declared read-back or evaluation in another thread reaches none of this thread's accounting regions, and
+    that thread's own region counts only its own, while both are open at once."""
+    both_open = threading.Barrier(2, timeout=30)
+    main_done = threading.Event()
+    seen: dict[str, SyncCounter] = {}
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            t = torch.tensor([1.0, 2.0])
+            read_list(t)  # no region open in this thread: recorded nowhere
+            with accounting(cuda=False) as mine:
+                both_open.wait()
+                read_item(t[0])
+                read_item(t[1])
+                record_evaluations(5)
+                main_done.wait(timeout=30)
+            seen["worker"] = mine
+        except BaseException as exc:  # surfaced in the main thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=worker)
+    with accounting(cuda=False) as main:
+        thread.start()
+        both_open.wait()
+        read_list(torch.tensor([3.0]))
+        record_evaluations(2)
+        main_done.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive() and not errors, errors
+    assert main.by_method == {"tolist": 1} and main.evaluations == 2
+    assert seen["worker"].by_method == {"item": 2} and seen["worker"].evaluations == 5
+
+
+def test_accounting_closes_when_the_body_raises():
+    """An exception in nested accounting regions propagates through both; the counts up to it are exact and
+    both regions are closed (a later declared read-back reaches neither)."""
+    t = torch.tensor(3.0)
+    with pytest.raises(KeyError):
+        with accounting(cuda=False) as outer:
+            read_item(t)
+            with accounting(cuda=False) as inner:
+                read_list(t.reshape(1))
+                raise KeyError("x")
+    assert not instrument._open_accounts() and declared_depth() == 0
+    read_item(t)
+    assert inner.by_method == {"tolist": 1}
+    assert outer.by_method == {"item": 1, "tolist": 1} and outer.syncs == 2
+
+
+def test_failing_declared_readback_is_counted_and_leaves_no_depth():
+    """A declared read-back that raises (.item() of two elements) is still one read-back; afterwards the thread
+    is no longer inside a read-back (so a later hidden CUDA sync would be counted)."""
+    with accounting(cuda=False) as account:
+        with pytest.raises(RuntimeError):
+            read_item(torch.zeros(2))
+        assert declared_depth() == 0
+        read_item(torch.tensor(1.0))
+    assert account.by_method == {"item": 2}
+
+
+def test_declared_readback_is_inside_a_readback_while_it_runs():
+    """While the read-back itself runs the thread is marked as inside a declared read-back (what keeps its own
+    CUDA synchronization out of hidden_syncs), and only then."""
+    depths: list[int] = []
+
+    class Probe(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if func in (torch.Tensor.item, torch.Tensor.tolist):
+                depths.append(declared_depth())
+            return func(*args, **(kwargs or {}))
+
+    t = torch.tensor([1.0])
+    with Probe():
+        read_item(t)
+        read_list(t)
+        t.item()
+    assert depths == [1, 1, 0]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised when CUDA is absent")
+def test_accounting_cuda_true_without_cuda_raises():
+    """accounting(cuda=True) without CUDA raises ValueError naming cuda, and opens nothing."""
+    with pytest.raises(ValueError, match="^cuda: CUDA sync counting was asked for, but CUDA is not available"):
+        with accounting(cuda=True):
+            pass
+    assert not instrument._open_accounts()
+
+
+def test_accounting_is_keyword_only():
+    """accounting takes `cuda` by keyword only."""
+    with pytest.raises(TypeError):
+        accounting(False).__enter__()
+    assert not instrument._open_accounts()
+
+
+@needs_cuda
+def test_cuda_accounting_counts_undeclared_syncs_as_hidden():
+    """On CUDA an accounting region counts a declared read-back as one read-back (its synchronization is not
+    hidden), and an undeclared .item() or torch.nonzero as hidden syncs, with or without an observer open; the
+    observer counts the undeclared .item() as a read-back, not hidden."""
+    x = torch.arange(-3.0, 5.0, device="cuda")
+    torch.cuda.synchronize()
+    with accounting(cuda=True) as alone:
+        read_item(x.sum())
+    assert alone.by_method == {"item": 1} and alone.hidden_syncs == 0
+    with accounting(cuda=True) as account:
+        with count_syncs(cuda=True) as seen:
+            read_item(x.sum())
+            x.max().item()
+        torch.nonzero(x > 0)
+    assert account.by_method == {"item": 1} and account.hidden_syncs >= 2
+    assert seen.by_method == {"item": 2} and seen.hidden_syncs == 0
+    assert torch.cuda.get_sync_debug_mode() == 0

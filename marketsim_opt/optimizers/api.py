@@ -2,11 +2,14 @@
 
 `optimize_entry_exit` and `optimize_always_on` validate their inputs into a
 `Problem`, build the strategy's `Objective`, run the method once per policy
-(both for `close_at_eod=None`, keeping the better per simulation) and count
-the host syncs of the whole call (`count_syncs`, this thread's).  `nfev` is
-what the solvers report (the candidates they scored); it is not checked
-against any count: a benchmark harness that needs evaluations it can trust
-counts them itself.
+(both for `close_at_eod=None`, keeping the better per simulation) and report
+the host syncs of the whole call: `instrument.accounting`, this thread's
+declared read-backs (every read-back the package makes goes through
+`instrument.read_item` / `read_list`) plus, on CUDA, the synchronizations
+torch reports outside them.  It costs nothing per torch call, unlike the
+observing `count_syncs`.  `nfev` is what the solvers report (the candidates
+they scored).  Neither is checked against any count: a benchmark harness that
+needs counts it can trust counts them itself.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 from torch import Tensor
 
 from ..data import DEFAULT_FEE, Problem, check_values
-from ..instrument import count_syncs
+from ..instrument import accounting, read_list
 from ..kernel import check_flag
 from ..strategies import Objective, always_on_objective, entry_exit_objective
 from . import direct, exact, gradient, grid, optuna_tpe
@@ -158,7 +161,7 @@ def _read_back(solutions: list[Solution]) -> list[dict[str, np.ndarray]]:
 
     fields = ("h", "l", "profit", "supremum")
     tensors = [getattr(sol, f) for sol in solutions for f in fields if isinstance(getattr(sol, f), Tensor)]
-    host = iter(torch.stack([t.double() for t in tensors]).tolist()) if tensors else iter(())
+    host = iter(read_list(torch.stack([t.double() for t in tensors]))) if tensors else iter(())
     out = []
     for sol in solutions:
         row = {}
@@ -181,7 +184,8 @@ def optimize(
 ) -> OptimizeResult:
     """Run `method` on a built objective (the common path of both public optimizations).
 
-    `nfev` is the sum over policies of the solvers' reported `nfev`; `syncs` the host syncs counted in this thread.
+    `nfev` is the sum over policies of the solvers' reported `nfev`; `syncs` the host syncs the call declared
+    (`instrument.accounting`, this thread's).
     """
     start = time.perf_counter()
     solver = check_method(method)
@@ -189,7 +193,7 @@ def optimize(
     bounds = _check_bounds(bounds)
     policies = _check_policy(close_at_eod)
     seed = check_seed(seed)
-    with count_syncs() as counter:
+    with accounting() as counter:
         if method == "exact":  # both policies share the candidates and thresholds
             solutions = exact.solve_policies(objective, bounds, policies)
         else:
@@ -269,7 +273,7 @@ def optimize_entry_exit(
     integer in [0, 2**32 - 1].  Bad arguments raise ValueError (DataError for the tensors) naming them.
     """
     start = time.perf_counter()
-    with count_syncs() as counter:
+    with accounting() as counter:
         problem = _problem(close, high, high_pred, low, low_pred, is_crypto=False, trading_fee=trading_fee)
         if not isinstance(positions, Tensor) or positions.shape != problem.close.shape:
             shape = tuple(positions.shape) if isinstance(positions, Tensor) else type(positions).__name__
@@ -313,7 +317,7 @@ def optimize_always_on(
     be a bool; the other arguments follow `optimize_entry_exit`.
     """
     start = time.perf_counter()
-    with count_syncs() as counter:  # Problem checks is_crypto and the fee, and picks the default fee for None
+    with accounting() as counter:  # Problem checks is_crypto and the fee, and picks the default fee for None
         problem = _problem(close, high, high_pred, low, low_pred, is_crypto=is_crypto, trading_fee=trading_fee)
     objective = always_on_objective(problem)
     result = optimize(

@@ -1,10 +1,11 @@
 """The historical baseline: `scipy.optimize.direct`, one sequential evaluation and one
-`.item()` read-back per candidate, a Python loop over simulations."""
+`.item()` read-back per candidate (declared: `instrument.read_item`), a Python loop over simulations."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..instrument import read_item
 from ..strategies import Objective
 from .result import Solution
 
@@ -26,7 +27,7 @@ def solve(objective: Objective, bounds, budget: int, seed: int) -> Solution:
     )
     h, l, profit, nfev = [], [], [], []
     for sub in subs:
-        res = direct(lambda x, f=sub: -f(x[0], x[1]).item(), bounds, maxfun=budget)
+        res = direct(lambda x, f=sub: -read_item(f(x[0], x[1])), bounds, maxfun=budget)
         h.append(res.x[0])
         l.append(res.x[1])
         profit.append(-res.fun)

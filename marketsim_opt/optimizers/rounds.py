@@ -1,7 +1,7 @@
 """The batched ask/score/tell loop of the host-side optimizers (nevergrad, optuna).
 
 Each round asks every simulation's optimizer for a few candidates, scores all
-of them in one broadcast kernel call, reads the scores back once (`.tolist()`)
+of them in one broadcast kernel call, reads the scores back once (`.tolist()`, declared)
 and tells each optimizer its own; the best candidate seen is kept per
 simulation.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..instrument import to_device
+from ..instrument import read_list, to_device
 from ..strategies import Objective
 from .result import Solution
 
@@ -56,7 +56,7 @@ def ask_score_tell(
         asked = [ask(s, k) for s in range(n_sims)]
         x = np.stack([np.asarray(points, dtype=np.float64).reshape(k, 2) for _, points in asked])  # [S, k, 2]
         xt = to_device(x, dtype=problem.dtype, device=problem.device)
-        scores = objective.batch_rows(xt[..., 0], xt[..., 1]).tolist()
+        scores = read_list(objective.batch_rows(xt[..., 0], xt[..., 1]))
         for s, ((handles, _), row) in enumerate(zip(asked, scores)):
             tell(s, handles, row)
             j = int(np.argmax(row))

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 from optimizer_helpers import STRATEGIES, batch_of, solve
+from torch.overrides import _get_current_function_mode_stack
 
 from marketsim_opt import METHODS, OptimizeResult, count_syncs, optimize_always_on, optimize_entry_exit, strategies
 from marketsim_opt.data import synthetic_problem
-from marketsim_opt.instrument import on_evaluations
+from marketsim_opt.instrument import accounting, on_evaluations
 from marketsim_opt.optimizers.api import MAX_BUDGET
 from marketsim_opt.strategies import CHUNK_ELEMENTS, Objective, entry_exit_positions
 
@@ -410,6 +411,27 @@ def test_caller_sync_region_sees_the_calls_counts(small, method):
         "nevergrad:OnePlusOne": {"tolist": 12},
     }[method]
     assert counter.by_method == expected
+
+
+@pytest.mark.parametrize("method", CHEAP)
+def test_optimization_counts_its_syncs_without_a_torch_function_mode(small, method):
+    """The library's own count costs nothing per torch call: while the objective scores candidates inside an
+    optimization (and while the inputs are checked) no torch function mode is on this thread's stack."""
+    depths: list[int] = []
+    with on_evaluations(lambda n: depths.append(len(_get_current_function_mode_stack()))):
+        res = solve(small, "entry_exit", method=method, budget=10)
+    assert depths and set(depths) == {0}
+    assert res.syncs >= 3  # the two input checks and the answer's read-back
+
+
+@pytest.mark.parametrize("method", CHEAP)
+def test_caller_accounting_region_gets_the_calls_account(small, method):
+    """A caller's `accounting` region around an optimization (nested accounts) gets exactly the call's declared
+    syncs and its evaluations."""
+    with accounting() as account:
+        res = solve(small, "always_on", method=method, budget=10, close_at_eod=None)
+    assert account.syncs == res.syncs and account.hidden_syncs == 0
+    assert account.evaluations == res.nfev
 
 
 @pytest.mark.parametrize("offset", [3, -2])

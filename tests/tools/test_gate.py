@@ -82,8 +82,8 @@ PLANTS = {
     ),
     "direct_twice": (
         "marketsim_opt/optimizers/direct.py",
-        "        res = direct(lambda x, f=sub: -f(x[0], x[1]).item(), bounds, maxfun=budget)\n",
-        "        res = direct(lambda x, f=sub: (f(x[0], x[1]).item(), -f(x[0], x[1]).item())[1], bounds,"
+        "        res = direct(lambda x, f=sub: -read_item(f(x[0], x[1])), bounds, maxfun=budget)\n",
+        "        res = direct(lambda x, f=sub: (read_item(f(x[0], x[1])), -read_item(f(x[0], x[1])))[1], bounds,"
         " maxfun=budget)\n",
     ),
     "exact_low": (
