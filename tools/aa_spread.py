@@ -152,9 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         per_benchmark: dict[str, list[float]] = {}
         flagged: dict[str, int] = dict.fromkeys(ratios, 0)
         worst: dict[str, tuple[float, str]] = {}
+        undecided: list[str] = []
         for head in commits[1:]:
             values = gate.load_values(results, head)
             for c in gate.compare(base, values, timings=timings):
+                if c.verdict in gate.UNDECIDED:  # a failed or one-sided metric is no A/A figure: say so, stop
+                    undecided.append(f"{c.benchmark} ({c.verdict}: {c.note})")
                 if c.ratio is None:
                     continue
                 if c.kind == "instructions":
@@ -171,6 +174,12 @@ def main(argv: list[str] | None = None) -> int:
                 flagged[c.kind] += c.verdict == "regression"
                 if c.ratio > worst.get(c.kind, (0.0, ""))[0]:
                     worst[c.kind] = (c.ratio, c.benchmark)
+    if undecided:
+        print(
+            f"aa_spread: cannot measure: {len(undecided)} metric(s) not measured on both commits, e.g. {undecided[0]}",
+            file=sys.stderr,
+        )
+        return 2
     how = f"one interleaved asv run ({gate.TIMING_ROUNDS} rounds)" if timings else "one asv run"
     lines = [
         f"A/A spread: {args.copies} comparisons of the same code, {how}, benchmarks /{args.bench}/",
