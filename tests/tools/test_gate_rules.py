@@ -48,8 +48,17 @@ def test_deterministic_metrics_have_no_tolerance(name, base, head, verdict):
 
 
 def test_memory_threshold():
-    assert gate.judge("m.track_region_peak_bytes", "memory", 100, 110) == "unchanged"
-    assert gate.judge("m.track_region_peak_bytes", "memory", 100, 111) == "regression"
+    """Above MEMORY_FACTOR x BASE and more than MEMORY_MIN_BYTES above it; the same rule down for improvements."""
+    mib = 2**20
+    judge = lambda base, head: gate.judge("m.track_region_peak_bytes", "memory", base, head)  # noqa: E731
+    assert judge(100 * mib, 110 * mib) == "unchanged"
+    assert judge(100 * mib, 111 * mib) == "regression"
+    assert judge(100 * mib, 89 * mib) == "improvement"
+    # one more 1 MiB Python arena on a 5 MiB peak (measured: 5,403,912 -> 6,452,488 bytes) is not a regression
+    assert judge(5_403_912, 6_452_488) == "unchanged"
+    assert judge(6_452_488, 5_403_912) == "unchanged"
+    assert judge(5 * mib, 5 * mib + gate.MEMORY_MIN_BYTES + 1) == "regression"
+    assert judge(5 * mib, 5 * mib + 64 * mib) == "regression"  # the planted 64 MiB
 
 
 def test_timing_2x_everywhere_is_a_regression_and_half_an_improvement():
