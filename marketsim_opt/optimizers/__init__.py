@@ -1,6 +1,7 @@
 """Optimizers behind one result type: `direct` (the historical baseline), batched
 `nevergrad:<Optimizer>`, a batched zooming `grid`, the `exact` optimum, batched multi-start
-`gradient` ascent on a smoothed kernel, and Bayesian `optuna:TPE` (optional extra)."""
+`gradient` ascent on a smoothed kernel, Bayesian `optuna:TPE` (optional extra), and `zero` (the offsets left
+at 0: the baseline every method must beat out of sample)."""
 
 from .api import METHODS, default_budget, optimize, optimize_always_on, optimize_entry_exit
 from .result import OptimizeResult

@@ -28,7 +28,7 @@ from ..data import DEFAULT_FEE, Problem, check_values
 from ..instrument import accounting, read_list
 from ..kernel import check_flag
 from ..strategies import Objective, always_on_objective, entry_exit_objective
-from . import direct, exact, gradient, grid, optuna_tpe
+from . import direct, exact, gradient, grid, optuna_tpe, zero
 from . import nevergrad as ng_method
 from .result import OptimizeResult, Solution
 
@@ -45,6 +45,7 @@ __all__ = [
     "MAX_SEED",
     "MAX_OFFSET",
     "METHODS",
+    "BUDGETLESS_METHODS",
     "POLICY_TIE",
 ]
 
@@ -53,10 +54,12 @@ DEFAULT_BOUNDS = ((-0.03, 0.03), (-0.03, 0.03))
 #: ("optuna:TPE").  optuna's are listed only where the optional `optuna` extra is installed (without it,
 #: `check_method` names the extra).
 METHODS = (
-    ("direct", "grid", "exact", "gradient")
+    ("direct", "grid", "exact", "gradient", "zero")
     + tuple(f"nevergrad:{name}" for name in ng_method.OPTIMIZERS)
     + (tuple(f"optuna:{name}" for name in optuna_tpe.SAMPLERS) if importlib.util.find_spec("optuna") else ())
 )
+#: Methods that take no budget: `budget=None` stays None (the result's `budget`); a given one is checked, unused.
+BUDGETLESS_METHODS = ("exact", "zero")
 #: Policies whose values differ by less than this (fraction of the previous close, 1e-8 bp) tie.
 POLICY_TIE = 1e-12
 #: The most candidates per simulation and policy one call may ask for.  The batched methods score in bounded
@@ -94,6 +97,8 @@ def check_method(method: str) -> Callable[..., Solution]:
         return exact.solve
     if method == "gradient":
         return gradient.solve
+    if method == "zero":
+        return zero.solve
     if method.startswith("optuna:"):
         name = method.split(":", 1)[1]
         optuna_tpe.check_name(name)
@@ -189,7 +194,7 @@ def optimize(
     """
     start = time.perf_counter()
     solver = check_method(method)
-    budget = None if method == "exact" and budget is None else check_budget(budget, strategy)
+    budget = None if method in BUDGETLESS_METHODS and budget is None else check_budget(budget, strategy)
     bounds = _check_bounds(bounds)
     policies = _check_policy(close_at_eod)
     seed = check_seed(seed)
@@ -269,7 +274,7 @@ def optimize_entry_exit(
     """Find `(h, l)` maximising the entry/exit profit, for `[N]` or batched `[S, N]` inputs.
 
     `close_at_eod=None` searches both policies and keeps the better.  `budget`
-    is candidates per simulation and policy (default 500, at most MAX_BUDGET; unused by `exact`); `seed` an
+    is candidates per simulation and policy (default 500, at most MAX_BUDGET; unused by `exact` and `zero`); `seed` an
     integer in [0, 2**32 - 1].  Bad arguments raise ValueError (DataError for the tensors) naming them.
     """
     start = time.perf_counter()
