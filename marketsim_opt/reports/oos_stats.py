@@ -33,6 +33,7 @@ __all__ = [
     "DIRECT_DEFAULT",
     "ZERO",
     "MD_TITLE",
+    "CONSTANT_BP",
     "Difference",
     "SpaResult",
     "McsResult",

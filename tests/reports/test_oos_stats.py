@@ -4,34 +4,55 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from marketsim_opt.files import OutputError
+from marketsim_opt.oos import OosRow, read_oos_csv, write_oos_csv
 from marketsim_opt.reports import oos_stats as st
 from marketsim_opt.reports.extras import MissingExtraError
-
-pytest.importorskip("arch")
 
 N = 70
 REPS = 400
 FIRST = dt.date(2024, 1, 1)
 
 
-@dataclass(frozen=True)
-class Row:
-    """The fields of `marketsim_opt.oos.OosRow` that the statistics read (the rest are irrelevant here)."""
-
-    series: str
-    sim: int
-    test_date: str
-    strategy: str
-    method: str
-    budget: str
-    regret_bp: float
-    next_day_profit: float
+def make_row(
+    series: str,
+    sim: int,
+    test_date: str,
+    strategy: str,
+    method: str,
+    budget: str,
+    regret_bp: float,
+    next_day_profit: float,
+) -> OosRow:
+    """An `OosRow` with the fields the statistics read; the others hold plausible constants."""
+    return OosRow(
+        series=series,
+        sim=sim,
+        fit_first_date="2023-12-01",
+        fit_last_date="2023-12-08",
+        test_date=test_date,
+        strategy=strategy,
+        method=method,
+        budget=budget,
+        h=0.0,
+        l=0.0,
+        close_at_eod=False,
+        fee=0.0005,
+        in_sample_profit=0.01,
+        regret_bp=regret_bp,
+        test_close=0.001,
+        test_high=0.01,
+        test_low=-0.01,
+        test_high_pred=0.008,
+        test_low_pred=-0.007,
+        test_positions="1",
+        next_day_profit=next_day_profit,
+    )
 
 
 def ar1(seed: int, n: int = N, phi: float = 0.5, sd_bp: float = 10.0) -> np.ndarray:
@@ -44,7 +65,7 @@ def ar1(seed: int, n: int = N, phi: float = 0.5, sd_bp: float = 10.0) -> np.ndar
     return x * sd_bp / 1e4
 
 
-def rows_for(profits: dict[tuple[str, str], np.ndarray], *, series: str = "synthetic") -> list[Row]:
+def rows_for(profits: dict[tuple[str, str], np.ndarray], *, series: str = "synthetic") -> list[OosRow]:
     """Rows for `{(method, budget): profit [N] in test-date order}` on strategy `entry_exit`.
 
     Sim k tests on the k-th last day, so test-date order is sim descending, as in a real walk-forward.
@@ -56,7 +77,7 @@ def rows_for(profits: dict[tuple[str, str], np.ndarray], *, series: str = "synth
             sim = n - 1 - i
             regret = 0.0 if method == "exact" else 3.0 + i % 5
             date = (FIRST + dt.timedelta(days=i)).isoformat()
-            out.append(Row(series, sim, date, "entry_exit", method, budget, regret, float(p)))
+            out.append(make_row(series, sim, date, "entry_exit", method, budget, regret, float(p)))
     return out
 
 
@@ -106,8 +127,8 @@ def test_missing_sims_are_named() -> None:
         (lambda rows: rows + [rows[0]], "twice"),
         (lambda rows: rows + rows_for({("zero", "-"): ar1(9)}, series="other"), "2 series"),
         (lambda rows: [], "none given"),
-        (lambda rows: rows[:-1] + [Row(**{**rows[-1].__dict__, "next_day_profit": float("nan")})], "is nan"),
-        (lambda rows: rows[:-1] + [Row(**{**rows[-1].__dict__, "test_date": "1999-01-01"})], "two test dates"),
+        (lambda rows: rows[:-1] + [replace(rows[-1], next_day_profit=float("nan"))], "is nan"),
+        (lambda rows: rows[:-1] + [replace(rows[-1], test_date="1999-01-01")], "two test dates"),
     ],
 )
 def test_bad_rows_raise(change, message: str) -> None:
@@ -248,3 +269,15 @@ def test_missing_arch_names_the_oos_extra(monkeypatch) -> None:
         MissingExtraError, match=r"arch \(the oos extra\).*pip install -c constraints.txt -e '.\[oos\]'"
     ):
         st.differences(series, benchmark=st.ZERO, reps=REPS)
+
+
+def test_rows_read_back_from_oos_csv_give_the_same_statistics(tmp_path) -> None:
+    rows = rows_for(standard(margin_bp=5.0))
+    rows += [replace(r, strategy="always_on") for r in rows]
+    write_oos_csv(rows, tmp_path / "oos.csv")
+    again = read_oos_csv(tmp_path / "oos.csv")
+    assert st.compute_stats(again, reps=REPS) == st.compute_stats(rows, reps=REPS)
+    stats = st.compute_stats(again, reps=REPS)
+    assert stats.n_sims == {"entry_exit": N, "always_on": N}
+    assert stats.dates["always_on"] == ("2024-01-01", "2024-03-10")
+    assert stats.means[("entry_exit", "exact")][0] == 0.0
