@@ -6,12 +6,15 @@ marketsim-opt profile   a workload under cProfile: .prof, icicle view, time shar
 marketsim-opt memory    a workload under memray: capture, flame graph, peak (reports/memory-...)
 marketsim-opt report    regret-vs-time plot with Pareto front, CSV/markdown, kernel scaling (reports/report)
 marketsim-opt targets   the performance targets as ratios measured in one run (reports/targets)
+marketsim-opt oos       walk-forward out-of-sample profit of every method: oos.csv, oos.md (reports/oos)
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
+import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -27,10 +30,10 @@ from .comparison import (
     trials_for,
     write_csv,
 )
-from .files import WriteError, atomic_write, check_output_dir, check_output_file
+from .files import WriteError, atomic_dir, atomic_write, check_output_dir, check_output_file
 from .instrument import on_evaluations
 from .optimizers import METHODS
-from .optimizers.api import check_method, check_seed, default_budget
+from .optimizers.api import BUDGETLESS_METHODS, check_method, check_seed, default_budget
 from .quality import regret_bp
 from .reports.extras import NEEDS, MissingExtraError, ToolError, require_extra
 from .reports.report import BACKTEST_BUDGETS, REPORT_BUDGETS
@@ -49,8 +52,8 @@ def _describe(workload: workloads.Workload) -> str:
 
 
 def _expected_evaluations(workload: workloads.Workload, method: str, budget: int | None) -> int | None:
-    """Roughly how many candidates `run` scores (budget x simulations x policies per strategy); None for exact."""
-    if method == "exact":
+    """Roughly how many candidates `run` scores (budget x simulations x policies per strategy); None for exact, zero."""
+    if method in BUDGETLESS_METHODS:
         return None
     policies = 2 if workload.close_at_eod is None else 1
     per_strategy = [budget or default_budget(s) for s in workloads.STRATEGIES]
@@ -231,6 +234,65 @@ def cmd_targets(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The optional statistics of `oos` (another module's `write_stats(rows, out_dir)`) and the extras they need.
+OOS_STATS_MODULE = "marketsim_opt.reports.oos_stats"
+OOS_STATS_NEEDS = (("arch", "oos"), ("matplotlib", "report"))
+
+
+def _oos_stats():
+    """`write_stats(rows, out_dir)` of the statistics module when it is there, else None."""
+    if importlib.util.find_spec(OOS_STATS_MODULE) is None:
+        return None
+    return getattr(importlib.import_module(OOS_STATS_MODULE), "write_stats", None)
+
+
+def _oos_bars(args: argparse.Namespace):
+    from .data import load_ohlc_csv
+    from .oos import bundled_series
+
+    return load_ohlc_csv(args.csv) if args.csv is not None else bundled_series()
+
+
+def cmd_oos(args: argparse.Namespace) -> int:
+    """Walk-forward out-of-sample profit of every method x budget: oos.csv, oos.md (and the statistics)."""
+    from .data import forecast_source
+    from .oos import DEFAULT_METHODS, check_sims, summary, walk_forward, write_oos_csv
+    from .oos import to_markdown as oos_markdown
+
+    budgets = [parse_budget(b) for b in args.budgets.split(",")]
+    methods = args.methods or DEFAULT_METHODS
+    bars = _oos_bars(args)
+    sims = check_sims(args.sims, bars, what="--sims")
+    out = _out_dir(args)
+    print(
+        f"oos:{bars.symbol}: {len(bars)} bars, {sims} simulation(s) x 6 fitted days + the next day, "
+        f"forecasts: {forecast_source(bars)}",
+        file=sys.stderr,
+        flush=True,
+    )
+    rows = walk_forward(
+        bars,
+        sims=sims,
+        methods=methods,
+        budgets=budgets,
+        is_crypto=args.crypto,
+        seed=args.seed,
+        progress=not args.no_progress,
+        device=args.device,
+    )
+    table = oos_markdown(summary(rows))
+    write_stats = _oos_stats()
+    written = ["oos.csv", "oos.md"]
+    with atomic_dir(out, command="oos", force=args.force) as tmp:
+        write_oos_csv(rows, tmp / "oos.csv")
+        (tmp / "oos.md").write_text(table)
+        if write_stats is not None:
+            written += [os.path.basename(p) for p in write_stats(rows, tmp)]
+    print(table, end="")
+    print(f"wrote {out}/: {', '.join(written)}")
+    return 0
+
+
 _FORCE_HELP = "replace an existing output that is not an earlier output of this command"
 
 
@@ -261,8 +323,9 @@ def check_args(args: argparse.Namespace) -> None:
         for flag, given in (("--csv", args.csv is not None), ("--crypto", args.crypto)):
             if given:
                 raise ValueError(f"{flag} applies to --workload backtest; the profile workload is synthetic")
-    if getattr(args, "method", None) == "exact" and args.budget is not None:
-        raise ValueError("--budget does not apply to --method exact (it solves the problem exactly, no budget)")
+    if getattr(args, "method", None) in BUDGETLESS_METHODS and args.budget is not None:
+        why = "it solves the problem exactly" if args.method == "exact" else "it leaves the offsets at 0"
+        raise ValueError(f"--budget does not apply to --method {args.method} ({why}, no budget)")
     if args.command == "compare":
         if args.crypto and args.csv is None and not args.backtest:
             raise ValueError("--crypto applies to the backtest: add --csv FILE or --backtest")
@@ -273,10 +336,27 @@ def check_args(args: argparse.Namespace) -> None:
             check_output_file(args.out, first_line=_MARKDOWN_HEAD, force=args.force, what="--out")
         if args.csv_out is not None:
             check_output_file(args.csv_out, first_line=csv_header(), force=args.force, what="--csv-out")
+    if args.command == "oos":
+        _check_oos_args(args)
     if args.command in NEEDS:
         require_extra(NEEDS[args.command], f"marketsim-opt {args.command}")
-    if args.command in ("profile", "memory", "report", "targets"):
+    if args.command in ("profile", "memory", "report", "targets", "oos"):
         check_output_dir(_out_dir(args), args.command, force=args.force, what="--out")
+
+
+def _check_oos_args(args: argparse.Namespace) -> None:
+    """`oos`'s options, before the series is read (the upper bound of --sims needs the series: `cmd_oos`)."""
+    if args.crypto and args.csv is None:
+        raise ValueError("--crypto applies to --csv FILE; the bundled series is not crypto")
+    if args.sims < 1:
+        raise ValueError(f"--sims: must be a positive integer, got {args.sims}")
+    for method in args.methods or ():
+        check_method(method)
+    for budget in args.budgets.split(","):
+        parse_budget(budget)
+    if _oos_stats() is not None:
+        for module, extra in OOS_STATS_NEEDS:
+            require_extra((module,), "marketsim-opt oos's statistics and plot", extra=extra)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -345,6 +425,26 @@ def build_parser() -> argparse.ArgumentParser:
     targets.add_argument("--no-progress", action="store_true", help="no progress bar")
     targets.add_argument("--force", action="store_true", help=_FORCE_HELP)
     targets.set_defaults(func=cmd_targets)
+
+    oos = sub.add_parser("oos", help="walk-forward out-of-sample profit of every method (oos.csv, oos.md)")
+    oos.add_argument(
+        "--sims", type=int, default=70, help="walk-forward simulations, up to what the series allows (default: 70)"
+    )
+    oos.add_argument(
+        "--methods",
+        type=_methods,
+        help="comma-separated methods (default: zero, exact, direct, grid, gradient, nevergrad:OnePlusOne)",
+    )
+    oos.add_argument(
+        "--budgets",
+        default=",".join(DEFAULT_BUDGETS),
+        help="comma-separated budgets or 'default', for the methods that take one (default: %(default)s)",
+    )
+    oos.add_argument("--out", metavar="DIR", default=None, help="output folder (default: reports/oos)")
+    oos.add_argument("--no-progress", action="store_true", help="no progress bar")
+    oos.add_argument("--force", action="store_true", help=_FORCE_HELP)
+    common(oos)
+    oos.set_defaults(func=cmd_oos)
     return parser
 
 
