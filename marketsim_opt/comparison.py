@@ -16,7 +16,7 @@ import numpy as np
 
 from .files import atomic_write
 from .optimizers import METHODS
-from .optimizers.api import check_budget, check_method
+from .optimizers.api import BUDGETLESS_METHODS, check_budget, check_method
 from .quality import exact_optimum, regret_bp
 from .workloads import STRATEGIES, Workload, run
 
@@ -33,7 +33,8 @@ __all__ = [
     "csv_header",
 ]
 
-#: Budgets every method (but `exact`) runs at by default: 100 (MARKETSIM_FAST_OPTIMIZE) and the historic default.
+#: Budgets every method runs at by default (`exact` and `zero` take none): 100 (MARKETSIM_FAST_OPTIMIZE) and the
+#: historic default.
 DEFAULT_BUDGETS = ("100", "default")
 #: Methods run on a backtest by default.  NGOpt is left out there because it costs about 1.7 s per
 #: simulation and policy at budget 100 (~4 min per strategy for 70 simulations), and optuna's TPE
@@ -96,13 +97,13 @@ def trials_for(
     budgets: Sequence[int | None] = (100, None),
     strategies: Sequence[str] = STRATEGIES,
 ) -> list[Trial]:
-    """Every strategy x method x budget of one workload (`exact` once: it takes no budget)."""
+    """Every strategy x method x budget of one workload (`exact` and `zero` once: they take no budget)."""
     for method in methods:
         check_method(method)
     trials = []
     for strategy in strategies:
         for method in methods:
-            for budget in (None,) if method == "exact" else dict.fromkeys(budgets):
+            for budget in (None,) if method in BUDGETLESS_METHODS else dict.fromkeys(budgets):
                 trials.append(Trial(workload, strategy, method, budget))
     return trials
 
@@ -128,12 +129,14 @@ def run_trials(
             first = next(t for t in trials if t.method == method)
             w = workloads[first.workload]
             one = replace(w, problem=w.problem[0]) if w.problem.batched else w  # one simulation is enough
-            run(one, first.strategy, method=method, budget=None if method == "exact" else 4)
+            run(one, first.strategy, method=method, budget=None if method in BUDGETLESS_METHODS else 4)
     optima: dict[tuple[str, str], np.ndarray] = {}
     rows = []
     bar = tqdm(trials, unit="run", disable=not progress, dynamic_ncols=True)
     for trial in bar:
-        budget_text = "-" if trial.method == "exact" else ("default" if trial.budget is None else str(trial.budget))
+        budget_text = (
+            "-" if trial.method in BUDGETLESS_METHODS else ("default" if trial.budget is None else str(trial.budget))
+        )
         bar.set_description(f"{trial.workload} {trial.strategy} {trial.method} {budget_text}")
         workload = workloads[trial.workload]
         result = run(workload, trial.strategy, method=trial.method, budget=trial.budget, seed=seed)
@@ -141,7 +144,7 @@ def run_trials(
         if key not in optima:
             optima[key] = exact_optimum(result)
         regret = np.atleast_1d(regret_bp(result, optimum=optima[key]))
-        if trial.budget is None and trial.method != "exact":
+        if trial.budget is None and trial.method not in BUDGETLESS_METHODS:
             budget_text = f"{result.budget} (default)"
         row = Row(
             workload=trial.workload,

@@ -157,12 +157,18 @@ def _constant(x: np.ndarray) -> bool:
     return bool(np.ptp(x) <= CONSTANT_BP)
 
 
+#: Fewer simulations than this and the block length is not estimated (arch's `optimal_block_length` fails below 8
+#: observations on arch 8.0.0); such a short record has no dependence worth keeping, so blocks of 1 (iid).
+MIN_BLOCK_ESTIMATE = 8
+
+
 def _block_length(x: np.ndarray) -> int:
     """Politis-White optimal stationary block length of `x` (`arch.bootstrap.optimal_block_length`), rounded up.
 
-    1 for a constant series (no dependence to keep) or a non-finite estimate; at most `len(x)`.
+    1 for a constant series (no dependence to keep), fewer than MIN_BLOCK_ESTIMATE values, or a non-finite
+    estimate; at most `len(x)`.
     """
-    if len(x) < 2 or _constant(x):
+    if len(x) < MIN_BLOCK_ESTIMATE or _constant(x):
         return 1
     boot = _arch_bootstrap()
     with np.errstate(divide="ignore", invalid="ignore"):

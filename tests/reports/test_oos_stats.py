@@ -281,3 +281,12 @@ def test_rows_read_back_from_oos_csv_give_the_same_statistics(tmp_path) -> None:
     assert stats.n_sims == {"entry_exit": N, "always_on": N}
     assert stats.dates["always_on"] == ("2024-01-01", "2024-03-10")
     assert stats.means[("entry_exit", "exact")][0] == 0.0
+
+
+def test_a_short_record_bootstraps_with_blocks_of_one():
+    """Below MIN_BLOCK_ESTIMATE simulations the block length is 1 (arch cannot estimate it there), not an error."""
+    rng = np.random.default_rng(3)
+    n = st.MIN_BLOCK_ESTIMATE - 3
+    series = {("entry_exit", "direct@default"): rng.normal(size=n), ("entry_exit", "zero"): rng.normal(size=n)}
+    (diff,) = st.differences(series, benchmark="direct@default", reps=200, seed=0)
+    assert diff.block == 1 and diff.n == n and diff.low_bp <= diff.mean_bp <= diff.high_bp
