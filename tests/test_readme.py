@@ -78,3 +78,13 @@ def test_troubleshooting_table_matches_the_errors(tmp_path, monkeypatch, capsys)
         checked += 1
     assert checked >= 15
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_oos_columns_are_documented_as_the_code_writes_them():
+    """The README's `oos.csv` column table lists every column, in order, with the meaning `oos.COLUMNS` gives."""
+    from marketsim_opt.oos import COLUMNS, csv_header
+
+    documented = re.findall(r"^\| `(\w+)` \| (.+) \|$", README.read_text(), flags=re.M)
+    table = [(name, meaning) for name, meaning in documented if name in COLUMNS]
+    assert table == list(COLUMNS.items())
+    assert [name for name, _ in table] == csv_header().split(",")
