@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
-import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -234,16 +232,8 @@ def cmd_targets(args: argparse.Namespace) -> int:
     return 0
 
 
-#: The optional statistics of `oos` (another module's `write_stats(rows, out_dir)`) and the extras they need.
-OOS_STATS_MODULE = "marketsim_opt.reports.oos_stats"
+#: What `oos`'s statistics and plot (`reports.oos_stats`) need: (module, extra).
 OOS_STATS_NEEDS = (("arch", "oos"), ("matplotlib", "report"))
-
-
-def _oos_stats():
-    """`write_stats(rows, out_dir)` of the statistics module when it is there, else None."""
-    if importlib.util.find_spec(OOS_STATS_MODULE) is None:
-        return None
-    return getattr(importlib.import_module(OOS_STATS_MODULE), "write_stats", None)
 
 
 def _oos_bars(args: argparse.Namespace):
@@ -281,13 +271,13 @@ def cmd_oos(args: argparse.Namespace) -> int:
         device=args.device,
     )
     table = oos_markdown(summary(rows))
-    write_stats = _oos_stats()
+    from .reports.oos_stats import write_stats
+
     written = ["oos.csv", "oos.md"]
     with atomic_dir(out, command="oos", force=args.force) as tmp:
         write_oos_csv(rows, tmp / "oos.csv")
         (tmp / "oos.md").write_text(table)
-        if write_stats is not None:
-            written += [os.path.basename(p) for p in write_stats(rows, tmp)]
+        written += [os.path.basename(p) for p in write_stats(rows, tmp)]
     print(table, end="")
     print(f"wrote {out}/: {', '.join(written)}")
     return 0
@@ -354,9 +344,8 @@ def _check_oos_args(args: argparse.Namespace) -> None:
         check_method(method)
     for budget in args.budgets.split(","):
         parse_budget(budget)
-    if _oos_stats() is not None:
-        for module, extra in OOS_STATS_NEEDS:
-            require_extra((module,), "marketsim-opt oos's statistics and plot", extra=extra)
+    for module, extra in OOS_STATS_NEEDS:
+        require_extra((module,), "marketsim-opt oos's statistics and plot", extra=extra)
 
 
 def build_parser() -> argparse.ArgumentParser:
