@@ -267,6 +267,7 @@ def walk_forward(
         "test_date": [bars.time[i + 1] for i in last],
     }
     optima: dict[str, np.ndarray] = {}
+    tests: dict[str, tuple[Objective, np.ndarray]] = {}
     rows: list[OosRow] = []
     bar = tqdm(tasks, unit="fit", disable=not progress, dynamic_ncols=True)
     for strategy, method, budget in bar:
@@ -281,9 +282,12 @@ def walk_forward(
         policy = np.asarray(result.close_at_eod, dtype=bool)
         in_sample = score_f64(result.objective, h, l, policy)
         regret = np.atleast_1d(regret_bp(result, optimum=optima[strategy]))
-        test_objective = _objective(strategy, test)
+        if strategy not in tests:  # the test day's objective and positions depend on the strategy alone
+            objective = _objective(strategy, test)
+            legs = np.stack([leg[:, 0].cpu().numpy() for leg in objective.legs], axis=-1)  # [sims, legs]
+            tests[strategy] = objective, legs
+        test_objective, legs = tests[strategy]
         next_day = score_f64(test_objective, h, l, policy)
-        legs = np.stack([leg[:, 0].cpu().numpy() for leg in test_objective.legs], axis=-1)  # [sims, legs]
         for k in range(sims):
             rows.append(
                 OosRow(
