@@ -561,7 +561,7 @@ def plot(rows: Sequence[Any], paths: Sequence[str | Path], *, stats: OosStats | 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .tradeoff import method_styles
+    from .tradeoff import legend_entries, method_styles
 
     strategies = list(stats.n_sims)
     styles = method_styles([k[1].split("@", 1)[0] for k in stats.means])
@@ -604,12 +604,7 @@ def plot(rows: Sequence[Any], paths: Sequence[str | Path], *, stats: OosStats | 
         ax.set_ylabel("mean next-day profit (bp of previous close)")
         ax.set_title(f"{stats.series}, {strategy} ({stats.n_sims[strategy]} simulations)", fontsize=10)
         ax.grid(True, alpha=0.3)
-    handles, labels = [], []
-    for ax in axes.flat:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
+    handles, labels = legend_entries(axes)
     fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8, frameon=False)
     fig.suptitle("Out of sample: next-day profit against in-sample regret (bars: 95 % vs zero offsets)", fontsize=11)
     fig.tight_layout(rect=(0, 0.06 + 0.03 * (len(labels) // 6), 1, 0.95))

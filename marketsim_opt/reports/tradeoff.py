@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..comparison import Row
 
-__all__ = ["panels", "pareto_front", "plot_tradeoff", "method_styles", "ZERO_FLOOR_BP", "MARKERS"]
+__all__ = ["panels", "pareto_front", "plot_tradeoff", "method_styles", "legend_entries", "ZERO_FLOOR_BP", "MARKERS"]
 
 #: Where a regret of (numerically) zero is drawn on the log axis, in bp.
 ZERO_FLOOR_BP = 1e-3
@@ -44,6 +44,18 @@ def method_styles(methods: Sequence[str]) -> dict[str, tuple[tuple[float, ...], 
     names = list(dict.fromkeys(methods))
     cmap = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"]
     return {m: (cmap(i % cmap.N), MARKERS.get(m.split(":", 1)[0], "o")) for i, m in enumerate(names)}
+
+
+def legend_entries(axes) -> tuple[list, list[str]]:
+    """The legend handles and labels of every panel in `axes`, each label once, in first-seen order (one figure
+    legend for all panels)."""
+    handles, labels = [], []
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    return handles, labels
 
 
 def plot_tradeoff(rows: Sequence[Row], paths: Sequence[str | Path], *, title: str = "") -> None:
@@ -98,12 +110,7 @@ def plot_tradeoff(rows: Sequence[Row], paths: Sequence[str | Path], *, title: st
         ax.grid(True, which="major", alpha=0.3)
     for ax in list(axes.flat)[len(shown) :]:
         ax.axis("off")
-    handles, labels = [], []
-    for ax in axes.flat:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
+    handles, labels = legend_entries(axes)
     fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=8, frameon=False)
     if title:
         fig.suptitle(title, fontsize=11)
