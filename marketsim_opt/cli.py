@@ -50,7 +50,7 @@ def _describe(workload: workloads.Workload) -> str:
 
 
 def _expected_evaluations(workload: workloads.Workload, method: str, budget: int | None) -> int | None:
-    """Roughly how many candidates `run` scores (budget x simulations x policies per strategy); None for exact, zero."""
+    """Roughly how many candidates `run` scores (budget x simulations x policies per strategy); None if budgetless."""
     if method in BUDGETLESS_METHODS:
         return None
     policies = 2 if workload.close_at_eod is None else 1
@@ -314,7 +314,9 @@ def check_args(args: argparse.Namespace) -> None:
             if given:
                 raise ValueError(f"{flag} applies to --workload backtest; the profile workload is synthetic")
     if getattr(args, "method", None) in BUDGETLESS_METHODS and args.budget is not None:
-        why = "it solves the problem exactly" if args.method == "exact" else "it leaves the offsets at 0"
+        why = {"exact": "it solves the problem exactly", "zero": "it leaves the offsets at 0"}.get(
+            args.method, "its candidates are fixed: the exact optimum's cell or a lattice of the box"
+        )
         raise ValueError(f"--budget does not apply to --method {args.method} ({why}, no budget)")
     if args.command == "compare":
         if args.crypto and args.csv is None and not args.backtest:

@@ -53,8 +53,19 @@ __all__ = [
     "csv_header",
 ]
 
-#: The methods `walk_forward` runs by default: the ones fast on a backtest (optuna and NGOpt only when named).
-DEFAULT_METHODS = ("zero", "exact", "direct", "grid", "gradient", "nevergrad:OnePlusOne")
+#: The methods `walk_forward` runs by default: the ones fast on a backtest (optuna and NGOpt only when named),
+#: the robust variants of the exact optimum included.
+DEFAULT_METHODS = (
+    "zero",
+    "exact",
+    "exact:centre",
+    "robust:worst",
+    "robust:mean",
+    "direct",
+    "grid",
+    "gradient",
+    "nevergrad:OnePlusOne",
+)
 #: Budgets of the methods that take one: 100 (MARKETSIM_FAST_OPTIMIZE) and the strategy's historic default.
 DEFAULT_BUDGETS: tuple[int | None, ...] = (100, None)
 #: The historical number of walk-forward simulations.

@@ -28,7 +28,7 @@ from ..data import DEFAULT_FEE, Problem, check_values
 from ..instrument import accounting, read_list
 from ..kernel import check_flag
 from ..strategies import Objective, always_on_objective, entry_exit_objective
-from . import direct, exact, gradient, grid, optuna_tpe, zero
+from . import direct, exact, gradient, grid, optuna_tpe, robust, zero
 from . import nevergrad as ng_method
 from .result import OptimizeResult, Solution
 
@@ -54,12 +54,13 @@ DEFAULT_BOUNDS = ((-0.03, 0.03), (-0.03, 0.03))
 #: ("optuna:TPE").  optuna's are listed only where the optional `optuna` extra is installed (without it,
 #: `check_method` names the extra).
 METHODS = (
-    ("direct", "grid", "exact", "gradient", "zero")
+    ("direct", "grid", "exact", "gradient", "zero", "exact:centre")
+    + tuple(f"robust:{name}" for name in robust.CRITERIA)
     + tuple(f"nevergrad:{name}" for name in ng_method.OPTIMIZERS)
     + (tuple(f"optuna:{name}" for name in optuna_tpe.SAMPLERS) if importlib.util.find_spec("optuna") else ())
 )
 #: Methods that take no budget: `budget=None` stays None (the result's `budget`); a given one is checked, unused.
-BUDGETLESS_METHODS = ("exact", "zero")
+BUDGETLESS_METHODS = ("exact", "zero", "exact:centre") + tuple(f"robust:{name}" for name in robust.CRITERIA)
 #: Policies whose values differ by less than this (fraction of the previous close, 1e-8 bp) tie.
 POLICY_TIE = 1e-12
 #: The most candidates per simulation and policy one call may ask for.  The batched methods score in bounded
@@ -99,6 +100,16 @@ def check_method(method: str) -> Callable[..., Solution]:
         return gradient.solve
     if method == "zero":
         return zero.solve
+    if method == "exact:centre":
+        return robust.solve_centre
+    if method.startswith("robust:"):
+        criterion = method.split(":", 1)[1]
+        if criterion not in robust.CRITERIA:
+            raise ValueError(
+                f"method: unknown robust criterion {criterion!r} in {method!r}; expected one of "
+                + ", ".join(f"robust:{c}" for c in robust.CRITERIA)
+            )
+        return lambda obj, bounds, budget, seed: robust.solve_box(obj, bounds, budget, seed, criterion=criterion)
     if method.startswith("optuna:"):
         name = method.split(":", 1)[1]
         optuna_tpe.check_name(name)
@@ -164,7 +175,7 @@ def _read_back(solutions: list[Solution]) -> list[dict[str, np.ndarray]]:
     """Host copies of every field of every policy's solution, with one read-back for all device tensors."""
     import torch
 
-    fields = ("h", "l", "profit", "supremum")
+    fields = ("h", "l", "profit", "supremum", "criterion")
     tensors = [getattr(sol, f) for sol in solutions for f in fields if isinstance(getattr(sol, f), Tensor)]
     host = iter(read_list(torch.stack([t.double() for t in tensors]))) if tensors else iter(())
     out = []
@@ -205,7 +216,7 @@ def optimize(
             solutions = [solver(objective.with_policy(policy), bounds, budget, seed) for policy in policies]
         host = _read_back(solutions)
     n_sims = objective.problem.n_sims
-    key = "supremum" if method == "exact" else "profit"
+    key = "supremum" if method == "exact" else "criterion" if host[0]["criterion"] is not None else "profit"
     values = np.stack([row[key] for row in host])  # [P, S]
     # The first policy within POLICY_TIE of the best wins: closer than that is float64 rounding, not a better policy.
     pick = np.argmax(values >= values.max(axis=0) - POLICY_TIE, axis=0)
@@ -274,7 +285,7 @@ def optimize_entry_exit(
     """Find `(h, l)` maximising the entry/exit profit, for `[N]` or batched `[S, N]` inputs.
 
     `close_at_eod=None` searches both policies and keeps the better.  `budget`
-    is candidates per simulation and policy (default 500, at most MAX_BUDGET; unused by `exact` and `zero`); `seed` an
+    is candidates per simulation and policy (default 500, at most MAX_BUDGET; unused by BUDGETLESS_METHODS); `seed` an
     integer in [0, 2**32 - 1].  Bad arguments raise ValueError (DataError for the tensors) naming them.
     """
     start = time.perf_counter()

@@ -20,7 +20,8 @@ class Solution:
 
     Fields are host numpy arrays or device tensors; the optimizer API reads
     tensors back once for all policies.  `profit` is the objective at `(h, l)`
-    as the method scored it; `supremum` is set by the exact method only.
+    as the method scored it; `supremum` is set by the exact method only.  `criterion` is what the method
+    maximised where that is not `profit` (the robust methods' box statistic); the policy search compares it.
     `nfev` is the number of candidates scored for each simulation (host ints).
     """
 
@@ -29,6 +30,7 @@ class Solution:
     profit: np.ndarray | Tensor
     nfev: np.ndarray
     supremum: np.ndarray | Tensor | None = None
+    criterion: np.ndarray | Tensor | None = None
 
 
 @dataclass
