@@ -30,6 +30,7 @@ from .comparison import (
 )
 from .files import WriteError, atomic_dir, atomic_write, check_output_dir, check_output_file
 from .instrument import on_evaluations
+from .oos import DEFAULT_METHODS as OOS_METHODS
 from .optimizers import METHODS
 from .optimizers.api import BUDGETLESS_METHODS, check_method, check_seed, default_budget
 from .quality import regret_bp
@@ -424,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     oos.add_argument(
         "--methods",
         type=_methods,
-        help="comma-separated methods (default: zero, exact, direct, grid, gradient, nevergrad:OnePlusOne)",
+        help=f"comma-separated methods (default: {', '.join(OOS_METHODS)})",
     )
     oos.add_argument(
         "--budgets",
