@@ -4,7 +4,7 @@ marketsim-opt run       the main job: both optimizations of a workload (default:
 marketsim-opt compare   method x budget table: wall time, evaluations, host syncs, regret (bp)
 marketsim-opt profile   a workload under cProfile: .prof, icicle view, time shares (reports/profile-...)
 marketsim-opt memory    a workload under memray: capture, flame graph, peak (reports/memory-...)
-marketsim-opt report    regret-vs-time plot with Pareto front, CSV/markdown, kernel scaling (reports/report)
+marketsim-opt report    regret-vs-time plot with Pareto front, out-of-sample profit, kernel scaling (reports/report)
 marketsim-opt targets   the performance targets as ratios measured in one run (reports/targets)
 marketsim-opt oos       walk-forward out-of-sample profit of every method: oos.csv, oos.md (reports/oos)
 """
@@ -35,7 +35,7 @@ from .optimizers import METHODS
 from .optimizers.api import BUDGETLESS_METHODS, check_method, check_seed, default_budget
 from .quality import regret_bp
 from .reports.extras import NEEDS, MissingExtraError, ToolError, require_extra
-from .reports.report import BACKTEST_BUDGETS, REPORT_BUDGETS
+from .reports.report import BACKTEST_BUDGETS, OOS_BUDGETS, OOS_FILES, OOS_SIMS, REPORT_BUDGETS
 
 
 def _workload(name: str, csv_path: str | None, crypto: bool, device: str) -> workloads.Workload:
@@ -182,13 +182,17 @@ def cmd_memory(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Every method x budget on profile and backtest, plotted; the kernel's scaling."""
+    """Every method x budget on profile and backtest, plotted; their out-of-sample profit; the kernel's scaling."""
+    from .oos import check_sims
     from .reports.report import write_report
 
     budgets = [parse_budget(b) for b in args.budgets.split(",")]
     backtest_budgets = [parse_budget(b) for b in args.backtest_budgets.split(",")]
+    oos_budgets = [parse_budget(b) for b in args.oos_budgets.split(",")]
     for method in args.methods or ():
         check_method(method)
+    oos_bars = _oos_bars(args)  # the backtest's series: the CSV's bars, or the bundled series
+    oos_sims = check_sims(args.oos_sims, oos_bars, what="--oos-sims")
     backtest = workloads.backtest(args.csv, is_crypto=args.crypto, device=args.device)
     print(_describe(backtest), file=sys.stderr)
     out = _out_dir(args)
@@ -198,12 +202,16 @@ def cmd_report(args: argparse.Namespace) -> int:
         backtest_budgets=backtest_budgets,
         methods=args.methods,
         backtest=backtest,
+        oos_bars=oos_bars,
+        oos_is_crypto=args.crypto,
+        oos_sims=oos_sims,
+        oos_budgets=oos_budgets,
         seed=args.seed,
         progress=not args.no_progress,
         force=args.force,
     )
     print(to_markdown(rows), end="")
-    print(f"wrote {out}/: index.html, tradeoff.png/.svg/.csv/.md, kernel-scaling.png/.svg/.csv")
+    print(f"wrote {out}/: index.html, tradeoff.png/.svg/.csv/.md, {', '.join(OOS_FILES)}, kernel-scaling.png/.svg/.csv")
     return 0
 
 
@@ -398,11 +406,29 @@ def build_parser() -> argparse.ArgumentParser:
         common(p)
         p.set_defaults(func=func)
 
-    report = sub.add_parser("report", help="regret-vs-time plot, tables and kernel scaling over every method x budget")
-    report.add_argument("--methods", type=_methods, help="comma-separated methods (default: all)")
+    report = sub.add_parser(
+        "report", help="regret-vs-time plot, out-of-sample profit, tables and kernel scaling over every method x budget"
+    )
+    report.add_argument(
+        "--methods",
+        type=_methods,
+        help="comma-separated methods, for every section (default: all on profile, the fast ones on the backtest "
+        "and out of sample)",
+    )
     report.add_argument("--budgets", default=_budgets_text(REPORT_BUDGETS), help="on profile (default: %(default)s)")
     report.add_argument(
         "--backtest-budgets", default=_budgets_text(BACKTEST_BUDGETS), help="on the backtest (default: %(default)s)"
+    )
+    report.add_argument(
+        "--oos-budgets",
+        default=_budgets_text(OOS_BUDGETS),
+        help="out of sample, for the methods that take one (default: %(default)s)",
+    )
+    report.add_argument(
+        "--oos-sims",
+        type=int,
+        default=OOS_SIMS,
+        help="out-of-sample walk-forward simulations, up to what the series allows (default: %(default)s)",
     )
     report.add_argument("--out", metavar="DIR", default=None, help="output folder (default: reports/report)")
     report.add_argument("--no-progress", action="store_true", help="no progress bars")

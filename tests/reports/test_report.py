@@ -1,15 +1,22 @@
-"""reports/report.py: the whole report on a small method x budget set."""
+"""reports/report.py: the whole report on a small method x budget set, its out-of-sample section included."""
 
 from __future__ import annotations
 
 import csv
+import re
 
 import pytest
 
+from marketsim_opt import oos
 from marketsim_opt.files import MARKER
-from marketsim_opt.reports.report import write_report
+from marketsim_opt.reports import oos_stats
+from marketsim_opt.reports.report import _markdown_html, write_report
 
 pytest.importorskip("matplotlib", reason="the report needs matplotlib (the report extra)")
+pytest.importorskip("arch", reason="the report's out-of-sample statistics need arch (the oos extra)")
+
+#: Walk-forward simulations of the out-of-sample section here (enough for arch's block-length estimate).
+OOS_SIMS = 12
 
 
 def test_write_report_outputs(tmp_path):
@@ -18,12 +25,14 @@ def test_write_report_outputs(tmp_path):
         out,
         budgets=(25, 100),
         backtest_budgets=(25,),
-        methods=("direct", "grid", "exact"),
+        methods=("direct", "grid", "exact", "zero"),
+        oos_sims=OOS_SIMS,
+        oos_budgets=(25, None),
         scaling_sizes=(6,),
         progress=False,
     )
-    # profile: 2 strategies x (direct, grid at 2 budgets + exact once); backtest: 2 x (direct, grid at 1 + exact)
-    assert len(rows) == 2 * 5 + 2 * 3
+    # profile: 2 strategies x (direct, grid at 2 budgets + exact, zero once); backtest: 2 x (direct, grid + 2)
+    assert len(rows) == 2 * 6 + 2 * 4
     assert {r.n_sims for r in rows if r.workload.startswith("backtest")} == {70}
     assert all(r.regret_bp_mean >= -1e-6 for r in rows)
     assert [(p.mode, p.n_days) for p in points] == [("sequential", 6), ("batched", 6)]
@@ -33,6 +42,10 @@ def test_write_report_outputs(tmp_path):
         "kernel-scaling.csv",
         "kernel-scaling.png",
         "kernel-scaling.svg",
+        "oos-stats.md",
+        "oos-stats.png",
+        "oos-stats.svg",
+        "oos.csv",
         "tradeoff.csv",
         "tradeoff.md",
         "tradeoff.png",
@@ -41,7 +54,74 @@ def test_write_report_outputs(tmp_path):
     with open(out / "tradeoff.csv") as fh:
         table = list(csv.DictReader(fh))
     assert len(table) == len(rows) and table[0]["n_sims"] == "1"
+
+    # Out of sample: the report's methods, the oos budgets, the bundled series; the same rows oos would write.
+    oos_rows = oos.read_oos_csv(out / "oos.csv")
+    labels = ["direct@25", "direct@default", "grid@25", "grid@default", "exact", "zero"]
+    assert {oos_stats.label_of(r) for r in oos_rows} == set(labels)
+    assert len(oos_rows) == 2 * len(labels) * OOS_SIMS
+    assert {r.series for r in oos_rows} == {"SYNTH0"} and {r.sim for r in oos_rows} == set(range(OOS_SIMS))
+    assert all(r.fit_last_date < r.test_date for r in oos_rows)
+    stats_md = (out / "oos-stats.md").read_text()
+    assert stats_md.startswith(oos_stats.MD_TITLE) and "Note:" not in stats_md  # both benchmarks present
+    assert (out / "oos-stats.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
     page = (out / "index.html").read_text()
-    assert 'src="tradeoff.png"' in page and 'src="kernel-scaling.png"' in page
-    assert page.count("<tr>") == len(rows) + len(points) + 2  # two header rows
+    for image in ("tradeoff.png", "oos-stats.png", "kernel-scaling.png"):
+        assert f'src="{image}"' in page, image
+    assert 'href="oos.csv"' in page and 'href="oos-stats.md"' in page
+    section = page.split("<h2>Out of sample", 1)[1].split("<h2>Kernel", 1)[0]
+    assert f"in each of\n{OOS_SIMS} simulations" in section and "<code>SYNTH0</code>" in section
+    # Every table row of oos-stats.md is a table row of the page: the comparison, the oos statistics, the scaling.
+    md_rows = [line for line in stats_md.splitlines() if line.startswith("|") and not line.startswith("|---")]
+    assert section.count("<tr>") == len(md_rows)
+    assert page.count("<tr>") == len(rows) + len(md_rows) + len(points) + 2  # two header rows outside oos
+    for label in labels:
+        assert f"<td><code>{label}</code></td>" in section, label
     assert "yes" in page  # the Pareto column marks at least exact
+
+
+def test_markdown_html_renders_oos_stats_markup():
+    text = "\n".join(
+        [
+            oos_stats.MD_TITLE,
+            "",
+            "Series `S`. An *estimate* of sims, **bold**: <tag> & co.",
+            "Note: a second line.",
+            "",
+            "## entry_exit",
+            "",
+            "| label | mean |",
+            "|---|---:|",
+            "| `zero` | **+1.00 [+0.50, +1.50]** |",
+            "",
+        ]
+    )
+    got = _markdown_html(text)
+    assert "<h1" not in got and oos_stats.MD_TITLE[2:] not in got  # the title is the page's own heading
+    assert (
+        "<p>Series <code>S</code>. An <em>estimate</em> of sims, <strong>bold</strong>: &lt;tag&gt; &amp; co.</p>"
+        in got
+    )
+    assert "<p>Note: a second line.</p>" in got
+    assert "<h3>entry_exit</h3>" in got
+    assert re.search(r"<thead><tr><th>label</th><th>mean</th></tr></thead>", got)
+    assert "<tr><td><code>zero</code></td><td><strong>+1.00 [+0.50, +1.50]</strong></td></tr>" in got
+    assert "---" not in got
+
+
+def test_bad_oos_options_are_refused_before_any_run(tmp_path, monkeypatch):
+    """`oos_sims` beyond the series and a bad out-of-sample budget fail before the comparison starts."""
+    from marketsim_opt.reports import report
+
+    def ran(*args, **kwargs):
+        pytest.fail("the report started its runs")
+
+    monkeypatch.setattr(report, "run_trials", ran)
+    with pytest.raises(ValueError, match=r"oos_sims: 393 simulations asked, .* at most 392"):
+        write_report(tmp_path / "r", methods=("zero",), oos_sims=393, progress=False)
+    with pytest.raises(ValueError, match="budget: must be a positive integer, got 0"):
+        write_report(tmp_path / "r", methods=("grid",), oos_budgets=(0,), progress=False)
+    with pytest.raises(ValueError, match="oos_budgets: expected at least one budget"):
+        write_report(tmp_path / "r", methods=("grid",), oos_budgets=(), progress=False)
+    assert not (tmp_path / "r").exists()
