@@ -550,10 +550,14 @@ REPORTS_DIR = "reports"
 NAV_LINK_ID = "marketsim-reports"
 #: What `marketsim-opt report/profile/memory` write, by the file that identifies each kind of output folder.
 REPORT_KINDS = (
-    ("index.html", "report", "Regret against time, and the kernel's scaling"),
+    ("index.html", "report", "Regret against time, out-of-sample profit, and the kernel's scaling"),
     ("icicle/index.html", "profile", "cProfile icicle view"),
     ("flamegraph.html", "memory", "memray flame graph"),
 )
+
+
+#: The pictures of a `marketsim-opt report` folder shown inline on the reports page (each one checked to load).
+REPORT_IMAGES = ("tradeoff.png", "oos-stats.png", "kernel-scaling.png")
 
 
 def _report_kind(folder: Path) -> tuple[str, str, str] | None:
@@ -572,7 +576,7 @@ def _reports_index(root: Path) -> str:
         entry, label, what = kind
         name = html_lib.escape(folder.name)
         parts = [f'<section id="{name}"><h2>{name}</h2>', f'<p><a href="{name}/{entry}">{what}</a></p>']
-        for image in ("tradeoff.png", "kernel-scaling.png"):
+        for image in REPORT_IMAGES:
             if (folder / image).is_file():
                 parts.append(f'<p><a href="{name}/{entry}"><img src="{name}/{image}" alt="{name} {image}"></a></p>')
         summary = folder / "summary.txt"

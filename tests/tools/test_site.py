@@ -83,6 +83,8 @@ def sample_reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
         budgets=(25,),
         backtest_budgets=(25,),
         methods=("grid", "exact"),
+        oos_sims=12,
+        oos_budgets=(25,),
         scaling_sizes=(6, 200),
         progress=False,
     )
@@ -246,7 +248,9 @@ def test_add_reports_vendors_memray_and_links_the_nav(
     views = ("report/index.html", "profile-profile-direct/icicle/index.html", "memory-profile-grid/flamegraph.html")
     for href in views:
         assert f'href="{href}"' in text, href
-    assert 'src="report/tradeoff.png"' in text and "optimizer and glue" in text and "peak heap" in text
+    for image in site.REPORT_IMAGES:
+        assert f'src="report/{image}"' in text, image
+    assert "optimizer and glue" in text and "peak heap" in text
     flame = (template_site / "reports" / "memory-profile-grid" / "flamegraph.html").read_text(encoding="utf-8")
     assert REMOTE_TAG_RE.findall(flame) == []
     for asset in site.REPORT_ASSETS:
@@ -362,8 +366,8 @@ def test_browser_check_passes_on_published_site(published_site: Path, tmp_path: 
     assert report.plot["series"] == [3] and report.plot["coloured"] >= 20
     assert report.summarylist_rows == 2
     assert report.problems == []
-    assert report.reports["reports/index.html"] == "2/2 images loaded"  # tradeoff + kernel scaling
-    assert report.reports["report/index.html"] == "2/2 images loaded"
+    assert report.reports["reports/index.html"] == "3/3 images loaded"  # tradeoff, out of sample, kernel scaling
+    assert report.reports["report/index.html"] == "3/3 images loaded"
     for view in ("profile-profile-direct/icicle/index.html", "memory-profile-grid/flamegraph.html"):
         assert int(report.reports[view].split()[0]) >= site.MIN_CHART_RECTS, report.reports
     for png in (grid, graph):
@@ -395,14 +399,16 @@ def test_browser_check_fails_without_vendor_folder(published_site: Path, tmp_pat
 @pytest.mark.slow
 @needs_chromium
 def test_browser_check_fails_without_report_assets(published_site: Path, tmp_path: Path) -> None:
-    """With reports/vendor/ deleted memray's flame graph cannot draw, and `check` says so."""
+    """With reports/vendor/ deleted memray's flame graph cannot draw, and `check` says so; so for missing pictures."""
     pytest.importorskip("playwright", reason="playwright is not installed")
     broken = Path(shutil.copytree(published_site, tmp_path / "html"))
     shutil.rmtree(broken / "reports" / "vendor")
     (broken / "reports" / "report" / "tradeoff.png").unlink()
+    (broken / "reports" / "report" / "oos-stats.png").unlink()
     with pytest.raises(site.CheckFailed) as failed:
         site.check_site(broken, "bench.track_value", None, None, timeout_s=10)
     text = "\n".join(failed.value.failures)
     assert "memory-profile-grid/flamegraph.html drew no chart" in text
-    assert "image(s) did not load: report/tradeoff.png" in text
+    assert "reports page: image(s) did not load: report/tradeoff.png, report/oos-stats.png" in text
+    assert "report/index.html: image(s) did not load: tradeoff.png, oos-stats.png" in text
     assert re.search(r"HTTP 404 for http://127\.0\.0\.1:\d+/reports/vendor/d3/dist/d3\.min\.js", text)
