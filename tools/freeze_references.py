@@ -5,11 +5,15 @@
 For each workload the suite scores (`marketsim_opt.workloads.profile()` and `backtest()`, float32 as the suite
 uses them), each strategy and BOTH policies, runs `optimize(..., method="exact")` over `DEFAULT_BOUNDS` and
 writes the data (float64 `[S, N]`) and the suprema to `benchmarks/ruler/frozen/<workload>.json`
-(`benchmarks.ruler.references` reads them).  Files are written atomically; a file this tool did not write
+(`benchmarks.ruler.references` reads them).  The backtest's file also gets `next_day`, each simulation's test
+day from `marketsim_opt.oos.next_days(oos.bundled_series(), sims=S)` (float64 `[S]` moves and the test dates),
+checked to be the bar right after the simulation's fitted window (simulation k's test day is the last fitted day
+of simulation k - 1).  Files are written atomically; a file this tool did not write
 (no `"generated_by": "tools/freeze_references.py"`) is never overwritten.
 
 `--check` recomputes and compares with the files instead of writing: data within the loader's relative 1e-6
-(`check_same_data`), suprema within 1e-12 absolute.  Exit codes: 0 written / all agree, 1 something differs
+(`check_same_data`), suprema within 1e-12 absolute, test days within relative 1e-12 and dates exactly
+(`check_same_next_day`).  Exit codes: 0 written / all agree, 1 something differs
 (each difference printed: file, strategy, policy, simulation, both values), 2 a missing or broken file or
 any other failure (one line on stderr).
 """
@@ -88,6 +92,7 @@ def workload_documents() -> dict[str, dict]:
                 values = [float(v) for v in _flat(result.supremum)]
                 suprema[strategy][refs.POLICY_NAMES[policy]] = values
                 log(f"{name} {strategy} {refs.POLICY_NAMES[policy]}: {len(values)} suprema, max {max(values):.9g}")
+        next_day = _next_day(problem) if name in refs.NEXT_DAY_WORKLOADS else None
         docs[name] = {
             "format": refs.FORMAT,
             "generated_by": refs.GENERATED_BY,
@@ -100,8 +105,35 @@ def workload_documents() -> dict[str, dict]:
             "bounds": [[float(lo), float(hi)] for lo, hi in DEFAULT_BOUNDS],
             "data": {f: getattr(problem, f).double().reshape(-1, n_days).tolist() for f in refs.FIELDS},
             "suprema": suprema,
+            "next_day": next_day,
         }
     return docs
+
+
+def _next_day(problem) -> dict:
+    """The `next_day` block of the backtest: the test day of each of the problem's `S` simulations.
+
+    RuntimeError when the walk-forward's test days are not the bars right after the backtest's windows.
+    """
+    import numpy as np
+
+    from marketsim_opt import oos
+
+    n_sims = problem.close.reshape(-1, problem.n_days).shape[0]
+    bars = oos.bundled_series()
+    day = oos.next_days(bars, sims=n_sims)
+    block: dict = {"dates": [str(bars.time[i + 1]) for i in day["index"]]}
+    block |= {f: [float(v) for v in np.asarray(day[f], dtype=np.float64)] for f in refs.NEXT_DAY_FIELDS}
+    for f in refs.NEXT_DAY_FIELDS:
+        last_fitted = getattr(problem, f).double().reshape(n_sims, -1)[:, -1].numpy()  # [S]
+        test = np.asarray(block[f])
+        if not np.allclose(test[1:], last_fitted[:-1], rtol=refs.DATA_RTOL, atol=0.0):
+            raise RuntimeError(
+                f"next_day.{f}: the test day of simulation k is not the last fitted day of simulation k - 1 "
+                "(marketsim_opt.oos.next_days and workloads.backtest disagree on the windows)"
+            )
+    log(f"backtest next_day: {n_sims} test days, {block['dates'][-1]} .. {block['dates'][0]}")
+    return block
 
 
 def _flat(value) -> list:
@@ -186,6 +218,13 @@ def check(directory: Path) -> int:
         except refs.ReferenceError as exc:
             differences.append(str(exc))
             continue  # other data: its suprema differ for that reason
+        if doc["next_day"] is not None or ref.next_day is not None:
+            try:
+                if doc["next_day"] is None:
+                    raise refs.ReferenceError(f"{where}: next_day: frozen, but this workload has none now")
+                refs.check_same_next_day(ref, **doc["next_day"])
+            except refs.ReferenceError as exc:
+                differences.append(str(exc))
         for strategy in refs.STRATEGIES:
             for policy in refs.POLICIES:
                 key = refs.POLICY_NAMES[policy]
@@ -204,7 +243,7 @@ def check(directory: Path) -> int:
         return 1
     print(
         f"references agree ({', '.join(refs.WORKLOADS)}): data within rtol {refs.DATA_RTOL:g}, suprema within "
-        f"{SUPREMUM_ATOL:g}"
+        f"{SUPREMUM_ATOL:g}, test days within rtol {refs.NEXT_DAY_RTOL:g}"
     )
     return 0
 

@@ -5,6 +5,12 @@ its fee, crypto flag, search box, the policy set the suite optimizes it under, a
 simulation for both strategies and both policies, as the package's exact solver found them when the file was
 written by `python tools/freeze_references.py` (which also checks them: `--check`).  The suite's regret is the
 frozen supremum minus `scorer.score` at the returned point, so neither side depends on the code under test.
+
+The backtest's file also holds `next_day` (format 2): each simulation's test day, the bar right after its
+fitted window (float64 `[S]` moves relative to the previous close: close, high, low and the forecasts
+high_pred, low_pred; and its date), as the package's walk-forward defined it when the file was written.  The
+suite's out-of-sample loss is `next_day_loss_bp`, minus `scorer.next_day_profit` at the returned point, in bp.
+Profile has no next day (`"next_day": null`).
 """
 
 from __future__ import annotations
@@ -26,14 +32,20 @@ __all__ = [
     "POLICIES",
     "POLICY_NAMES",
     "FIELDS",
+    "NEXT_DAY_FIELDS",
+    "NEXT_DAY_WORKLOADS",
+    "NEXT_DAY_RTOL",
     "FORMAT",
     "GENERATED_BY",
     "REGENERATE",
     "ReferenceError",
+    "NextDay",
     "Reference",
     "load",
     "check_same_data",
+    "check_same_next_day",
     "regret_bp",
+    "next_day_loss_bp",
     "display_path",
 ]
 
@@ -45,7 +57,14 @@ POLICIES = (False, True)
 POLICY_NAMES = {False: "intraday", True: "close_at_eod"}
 #: The day fields under `data`, each `[S, N]`.
 FIELDS = ("close", "high", "low", "high_pred", "low_pred")
-FORMAT = 1
+#: The test-day fields under `next_day`, each `[S]` float64 (moves relative to the previous close).
+NEXT_DAY_FIELDS = FIELDS
+#: The workloads whose file has a `next_day` block (the others have `"next_day": null`).
+NEXT_DAY_WORKLOADS = ("backtest",)
+#: Relative tolerance of `check_same_next_day`: the test days are float64 moves, recomputed the same way.
+NEXT_DAY_RTOL = 1e-12
+#: 2: the `next_day` block (issue 17).
+FORMAT = 2
 GENERATED_BY = "tools/freeze_references.py"
 REGENERATE = "python tools/freeze_references.py"
 #: Relative tolerance of `check_same_data`: float32 data whose last bits may differ across CPUs agree within it.
@@ -66,12 +85,26 @@ def display_path(path: Path) -> str:
 
 
 @dataclass(frozen=True, eq=False)
+class NextDay:
+    """Each simulation's test day: the bar after its fitted window.  Moves are float64 `[S]`, fractions of the
+    previous close; `high_pred`/`low_pred` are the test day's forecasts (without offsets); `dates[s]` its date."""
+
+    close: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    high_pred: np.ndarray
+    low_pred: np.ndarray
+    dates: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
 class Reference:
     """One workload's frozen data and exact suprema.
 
     Day fields are float64 `[S, N]` (S = 1 for profile).  `policies` is the policy set the suite optimizes the
     workload under (profile `(False,)`, backtest `(False, True)`); `suprema[(strategy, close_at_eod)]` is `[S]`
-    for both policies whatever `policies` says.  `bounds` is `((h_lo, h_hi), (l_lo, l_hi))`.
+    for both policies whatever `policies` says.  `bounds` is `((h_lo, h_hi), (l_lo, l_hi))`.  `next_day`: the
+    test day of each simulation (NEXT_DAY_WORKLOADS), None for the others.
     """
 
     path: Path
@@ -87,6 +120,7 @@ class Reference:
     bounds: tuple[tuple[float, float], tuple[float, float]]
     suprema: dict[tuple[str, bool], np.ndarray] = field(repr=False)
     frozen_from: str = ""
+    next_day: NextDay | None = field(default=None, repr=False)
 
     @property
     def n_sims(self) -> int:
@@ -229,6 +263,7 @@ def _parse(doc, path: Path, workload: str) -> Reference:
             key = POLICY_NAMES[policy]
             values = _get(path, per_policy, key, f"suprema.{strategy}.")
             suprema[(strategy, policy)] = _frozen(_numbers(path, f"suprema.{strategy}.{key}", values, shape[0]))
+    next_day = _next_day(path, workload, _get(path, doc, "next_day"), shape[0])
     return Reference(
         path=path,
         workload=workload,
@@ -239,7 +274,30 @@ def _parse(doc, path: Path, workload: str) -> Reference:
         bounds=(bounds[0], bounds[1]),
         suprema=suprema,
         frozen_from=frozen_from,
+        next_day=next_day,
     )
+
+
+def _next_day(path: Path, workload: str, value, n_sims: int) -> NextDay | None:
+    """The `next_day` block: an object of `[S]` lists for NEXT_DAY_WORKLOADS, null for the others."""
+    if workload not in NEXT_DAY_WORKLOADS:
+        if value is not None:
+            raise _fail(path, "next_day", f"expected null ({workload} has no test day), got {type(value).__name__}")
+        return None
+    if not isinstance(value, dict):
+        got = "null" if value is None else type(value).__name__
+        raise _fail(path, "next_day", f"expected an object of the test days ({workload} has one), got {got}")
+    arrays = {
+        f: _frozen(_numbers(path, f"next_day.{f}", _get(path, value, f, "next_day."), n_sims)) for f in NEXT_DAY_FIELDS
+    }
+    dates = _get(path, value, "dates", "next_day.")
+    if not isinstance(dates, list) or len(dates) != n_sims:
+        got = f"{len(dates)} items" if isinstance(dates, list) else type(dates).__name__
+        raise _fail(path, "next_day.dates", f"expected {n_sims} date strings (one per simulation), got {got}")
+    bad = [i for i, d in enumerate(dates) if not isinstance(d, str) or not d]
+    if bad:
+        raise _fail(path, f"next_day.dates[{bad[0]}]", f"expected a non-empty string, got {json.dumps(dates[bad[0]])}")
+    return NextDay(**arrays, dates=tuple(dates))
 
 
 def check_same_data(
@@ -273,9 +331,51 @@ def check_same_data(
         raise ReferenceError(f"{where}: is_crypto: {is_crypto!r} now, {reference.is_crypto!r} frozen; {redo}")
 
 
+def check_same_next_day(reference: Reference, *, close, high, low, high_pred, low_pred, dates) -> None:
+    """Check that freshly computed test days (float64 `[S]` each, `dates` `S` strings) are the frozen ones.
+
+    Moves must agree within NEXT_DAY_RTOL relative, dates exactly.  ReferenceError naming the file, the field and
+    the first differing simulation with both values otherwise (also when the reference has no next day).
+    """
+    where = f"{display_path(reference.path)} ({reference.workload})"
+    redo = f"regenerate with `{REGENERATE}` if the change is deliberate"
+    frozen = reference.next_day
+    if frozen is None:
+        raise ReferenceError(f"{where}: next_day: none frozen; {redo}")
+    given = dict(close=close, high=high, low=low, high_pred=high_pred, low_pred=low_pred)
+    for name in NEXT_DAY_FIELDS:
+        old = getattr(frozen, name)
+        now = np.asarray(given[name], dtype=np.float64)
+        if now.shape != old.shape:
+            raise ReferenceError(
+                f"{where}: next_day.{name}: shape {list(now.shape)} now, {list(old.shape)} frozen; {redo}"
+            )
+        same = np.isclose(now, old, rtol=NEXT_DAY_RTOL, atol=0.0)
+        if not same.all():
+            s = int(np.flatnonzero(~same)[0])
+            raise ReferenceError(
+                f"{where}: next_day.{name}[{s}]: {float(now[s])!r} now, {float(old[s])!r} frozen; {redo}"
+            )
+    dates = [str(d) for d in dates]
+    if len(dates) != len(frozen.dates):
+        raise ReferenceError(f"{where}: next_day.dates: {len(dates)} now, {len(frozen.dates)} frozen; {redo}")
+    for s, (a, b) in enumerate(zip(dates, frozen.dates)):
+        if a != b:
+            raise ReferenceError(f"{where}: next_day.dates[{s}]: {a!r} now, {b!r} frozen; {redo}")
+
+
 def regret_bp(reference: Reference, strategy: str, h, l, close_at_eod) -> np.ndarray:
     """`(frozen supremum - float64 score at (h, l) under close_at_eod) * 1e4`, basis points, per simulation `[S]`.
 
     The units of `marketsim_opt.quality.regret_bp`: profits are fractions of the previous close, 1 bp = 1e-4.
     """
     return (reference.supremum(strategy) - scorer.score(reference, strategy, h, l, close_at_eod)) * 1e4
+
+
+def next_day_loss_bp(reference: Reference, strategy: str, h, l, close_at_eod) -> np.ndarray:
+    """`-scorer.next_day_profit(...) * 1e4`: each simulation's loss on its frozen test day at `(h, l)` under
+    `close_at_eod`, in basis points of the previous close, `[S]` (lower is better; negative is a profit).
+
+    ValueError when the reference has no next day (profile).
+    """
+    return -scorer.next_day_profit(reference, strategy, h, l, close_at_eod) * 1e4

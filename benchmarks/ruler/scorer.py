@@ -1,7 +1,8 @@
 """A float64 numpy scorer of SPEC sections 1 and 2, written independently of `marketsim_opt` (never import it here).
 
 The suite's regret is `frozen supremum - score(...)`: both sides of that difference come from this package's
-data and this scorer, so a change in `marketsim_opt` cannot move the ruler it is measured with.
+data and this scorer, so a change in `marketsim_opt` cannot move the ruler it is measured with.  Likewise the
+out-of-sample loss is `-next_day_profit(...)` on the frozen test days.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 if TYPE_CHECKING:
     from .references import Reference
 
-__all__ = ["profit_per_day", "entry_exit_positions", "legs", "score", "STRATEGIES"]
+__all__ = ["profit_per_day", "entry_exit_positions", "legs", "score", "next_day_profit", "STRATEGIES"]
 
 #: The strategies of SPEC section 2, in the suite's order.
 STRATEGIES = ("entry_exit", "always_on")
@@ -111,3 +112,32 @@ def score(reference: Reference, strategy: str, h, l, close_at_eod) -> np.ndarray
             ).sum()
         out[i] = total
     return out
+
+
+def next_day_profit(reference: Reference, strategy: str, h, l, close_at_eod) -> np.ndarray:
+    """Each simulation's float64 profit on its frozen test day (`reference.next_day`), `[S]`.
+
+    Simulation `s` sums, over the strategy's legs on the test day (from the test day's own forecasts, as `legs`
+    gives them), `profit_per_day` at offsets `(h[s], l[s])` under policy `close_at_eod[s]`.  `h`, `l`: a number
+    or `[S]`; `close_at_eod`: a bool or `[S]` bools.  ValueError when the reference has no next day.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy: expected one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    day = reference.next_day
+    if day is None:
+        raise ValueError(f"next_day: the {reference.workload} reference has no test days")
+    s = day.close.shape[0]
+    h = _per_sim("h", h, s, flags=False)
+    l = _per_sim("l", l, s, flags=False)
+    eod = _per_sim("close_at_eod", close_at_eod, s, flags=True)
+    if not (np.isfinite(h).all() and np.isfinite(l).all()):
+        raise ValueError(f"h, l: expected finite offsets, got h={h.tolist()}, l={l.tolist()}")
+    positions = legs(strategy, day.high_pred, day.low_pred, is_crypto=reference.is_crypto)
+    total = np.zeros(s, dtype=np.float64)
+    for leg in positions:
+        args = (day.close, day.high, day.high_pred + h, day.low, day.low_pred + l, leg)
+        fee = reference.trading_fee
+        at_close = profit_per_day(*args, close_at_eod=True, fee=fee)
+        intraday = profit_per_day(*args, close_at_eod=False, fee=fee)
+        total += np.where(eod, at_close, intraday)
+    return total

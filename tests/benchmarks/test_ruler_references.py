@@ -33,6 +33,12 @@ def test_committed_references_load():
         for strategy in references.STRATEGIES:
             best = np.max([ref.suprema[(strategy, p)] for p in ref.policies], axis=0)
             np.testing.assert_array_equal(ref.supremum(strategy), best)
+    assert profile.next_day is None
+    day = backtest.next_day
+    for name in references.NEXT_DAY_FIELDS:
+        values = getattr(day, name)
+        assert values.shape == (70,) and values.dtype == np.float64
+    assert len(day.dates) == 70 and len(set(day.dates)) == 70
 
 
 def test_supremum_is_over_the_workloads_policies_only():
@@ -151,8 +157,8 @@ BAD_EDITS = {
     "string policy": (_set(["policies"], ["false"]), r"policies\[0\]: expected a JSON boolean"),
     "empty policies": (_set(["policies"], []), "policies: expected a non-empty list"),
     "repeated policy": (_set(["policies"], [False, False]), "policies: expected distinct"),
-    "format 2": (_set(["format"], 2), "format: expected 1, got 2"),
-    "format string": (_set(["format"], "1"), "format: expected 1"),
+    "format 1": (_set(["format"], 1), "format: expected 2, got 1"),
+    "format string": (_set(["format"], "2"), "format: expected 2"),
     "fee 1": (_set(["trading_fee"], 1.0), r"trading_fee: expected a number in \[0, 1\)"),
     "fee bool": (_set(["trading_fee"], False), "trading_fee: expected a number"),
     "bounds reversed": (_set(["bounds", 1], [0.03, -0.03]), r"bounds\[1\]: l lower bound"),
@@ -160,7 +166,32 @@ BAD_EDITS = {
     "other workload": (_set(["workload"], "backtest"), "workload: expected 'profile'"),
     "data not rows": (_set(["data", "close"], 0.01), "data.close: expected a non-empty list of rows"),
     "frozen_from number": (_set(["frozen_from"], 3), "frozen_from: expected a string"),
+    "missing next_day": (_delete(["next_day"]), "next_day: missing"),
+    "profile next_day": (_set(["next_day"], {"close": [0.01]}), r"next_day: expected null \(profile has no test"),
 }
+
+#: Bad edits of the backtest's `next_day` block, with the message expected after the file name.
+BAD_NEXT_DAY = {
+    "null": (_set(["next_day"], None), "next_day: expected an object of the test days .*got null"),
+    "a list": (_set(["next_day"], [1.0]), "next_day: expected an object .*got list"),
+    "missing field": (_delete(["next_day", "low_pred"]), "next_day.low_pred: missing"),
+    "missing dates": (_delete(["next_day", "dates"]), "next_day.dates: missing"),
+    "short field": (_set(["next_day", "high"], [0.01] * 69), "next_day.high: expected 70 finite numbers, got 69"),
+    "NaN": (_set(["next_day", "close", 7], math.nan), r"next_day.close\[7\]: expected a finite number, got NaN"),
+    "string move": (_set(["next_day", "low", 0], "0.01"), r"next_day.low\[0\]: expected a finite number"),
+    "short dates": (_set(["next_day", "dates"], ["2021-01-01"]), "next_day.dates: expected 70 date strings.*got 1"),
+    "dates not a list": (_set(["next_day", "dates"], "2021"), "next_day.dates: expected 70 date strings.*got str"),
+    "number date": (_set(["next_day", "dates", 3], 20210101), r"next_day.dates\[3\]: expected a non-empty string"),
+    "empty date": (_set(["next_day", "dates", 0], ""), r"next_day.dates\[0\]: expected a non-empty string"),
+}
+
+
+@pytest.mark.parametrize("edit", BAD_NEXT_DAY, ids=list(BAD_NEXT_DAY))
+def test_bad_next_day_names_file_and_field(copied, edit):
+    mutate, message = BAD_NEXT_DAY[edit]
+    _edit(copied, mutate, "backtest")
+    with pytest.raises(references.ReferenceError, match=rf"backtest\.json: {message}"):
+        references.load("backtest", copied)
 
 
 @pytest.mark.parametrize("edit", BAD_EDITS, ids=list(BAD_EDITS))
@@ -268,3 +299,74 @@ def test_frozen_problem_is_exactly_the_float32_data():
     for f in references.FIELDS:
         values = getattr(ref, f)
         np.testing.assert_array_equal(torch.tensor(values, dtype=torch.float32).double().numpy(), values)
+
+
+# --- the next day -------------------------------------------------------------------------------------------
+
+
+def _package_next_day() -> dict:
+    from marketsim_opt import oos
+
+    bars = oos.bundled_series()
+    day = oos.next_days(bars, sims=70)
+    return {f: day[f] for f in references.NEXT_DAY_FIELDS} | {"dates": [bars.time[i + 1] for i in day["index"]]}
+
+
+def test_frozen_next_day_is_the_package_walk_forward_test_day():
+    references.check_same_next_day(references.load("backtest"), **_package_next_day())
+
+
+def test_next_day_follows_each_fitted_window():
+    """Simulation k's test day is the bar after its window: the last fitted day of simulation k - 1 (whose window
+    ends one bar later), and never a day of simulation k's own window (windows move back one bar per simulation)."""
+    ref = references.load("backtest")
+    for name in references.NEXT_DAY_FIELDS:
+        test, fitted = getattr(ref.next_day, name), getattr(ref, name)
+        np.testing.assert_allclose(test[1:], fitted[:-1, -1], rtol=references.DATA_RTOL, atol=0.0)
+        np.testing.assert_allclose(fitted[1:, 1:], fitted[:-1, :-1], rtol=0, atol=0)  # one bar per simulation
+    assert not np.isclose(ref.next_day.close[0], ref.close[0], rtol=1e-6, atol=0).any()  # sim 0's day is unseen
+    assert list(ref.next_day.dates) == sorted(ref.next_day.dates, reverse=True)
+
+
+@pytest.mark.parametrize(
+    "field, sim, change, message",
+    [
+        ("high_pred", 12, 1 + 1e-9, r"next_day\.high_pred\[12\]: "),
+        ("close", 0, -1.0, r"next_day\.close\[0\]: "),
+    ],
+)
+def test_check_same_next_day_names_field_and_simulation(field, sim, change, message):
+    data = _package_next_day()
+    data[field] = data[field].copy()
+    data[field][sim] *= change
+    with pytest.raises(references.ReferenceError, match=rf"backtest\.json \(backtest\): {message}.* now, .* frozen; "):
+        references.check_same_next_day(references.load("backtest"), **data)
+
+
+def test_check_same_next_day_dates_and_shapes():
+    ref = references.load("backtest")
+    data = _package_next_day()
+    moved = dict(data, dates=["2000-01-01", *data["dates"][1:]])
+    with pytest.raises(references.ReferenceError, match=r"next_day\.dates\[0\]: '2000-01-01' now, '2021-02-03' frozen"):
+        references.check_same_next_day(ref, **moved)
+    with pytest.raises(references.ReferenceError, match=r"next_day\.low: shape \[69\] now, \[70\] frozen"):
+        references.check_same_next_day(ref, **dict(data, low=data["low"][:-1]))
+    with pytest.raises(references.ReferenceError, match=r"profile\.json \(profile\): next_day: none frozen"):
+        references.check_same_next_day(references.load("profile"), **data)
+
+
+def test_next_day_loss_is_minus_the_profit_in_bp():
+    from benchmarks.ruler import scorer
+
+    ref = references.load("backtest")
+    loss = references.next_day_loss_bp(ref, "always_on", 0.002, -0.001, True)
+    np.testing.assert_allclose(loss, -1e4 * scorer.next_day_profit(ref, "always_on", 0.002, -0.001, True), rtol=1e-15)
+    assert loss.shape == (70,) and np.any(np.abs(loss) > 1.0)
+    with pytest.raises(ValueError, match="^next_day: "):
+        references.next_day_loss_bp(references.load("profile"), "always_on", 0.0, 0.0, False)
+
+
+def test_next_day_arrays_are_read_only():
+    day = references.load("backtest").next_day
+    with pytest.raises(ValueError):
+        day.close[0] = 1.0

@@ -145,6 +145,85 @@ def test_score_bad_arguments_name_themselves(kwargs, name):
         scorer.score(ref, **args)
 
 
+# --- the next day ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def walk_forward_rows():
+    """The package's walk-forward on the bundled series, 70 simulations, two budgetless methods (about 2 s)."""
+    from marketsim_opt import oos
+
+    return oos.walk_forward(oos.bundled_series(), sims=70, methods=("zero", "exact"), progress=False)
+
+
+def test_next_day_profit_equals_the_package_walk_forward(walk_forward_rows):
+    """Per simulation, the ruler's next-day profit on the frozen test days at each row's (h, l, policy) equals
+    `oos.walk_forward`'s `next_day_profit` within 1e-9, and the frozen test days are the rows' (same order)."""
+    ref = references.load("backtest")
+    day = ref.next_day
+    groups: dict[tuple[str, str], list] = {}
+    for row in walk_forward_rows:
+        groups.setdefault((row.strategy, row.method), []).append(row)
+    assert sorted(groups) == sorted((s, m) for s in scorer.STRATEGIES for m in ("zero", "exact"))
+    nonzero = 0
+    for (strategy, _), rows in groups.items():
+        assert [r.sim for r in rows] == list(range(ref.n_sims))
+        h, l = np.array([r.h for r in rows]), np.array([r.l for r in rows])
+        eod = np.array([r.close_at_eod for r in rows])
+        ours = scorer.next_day_profit(ref, strategy, h, l, eod)
+        theirs = np.array([r.next_day_profit for r in rows])
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-9)
+        nonzero += int(np.count_nonzero(np.abs(theirs) > 1e-6))
+        for name in references.NEXT_DAY_FIELDS:
+            np.testing.assert_allclose(
+                getattr(day, name), [getattr(r, f"test_{name}") for r in rows], rtol=1e-12, atol=0.0
+            )
+        assert list(day.dates) == [r.test_date for r in rows]
+        assert all(r.fit_last_date < r.test_date for r in rows)
+        assert all(r.fee == ref.trading_fee for r in rows)
+    assert nonzero > 100  # most test days trade: the agreement above is not 0 == 0
+
+
+def test_next_day_profit_is_profit_per_day_of_the_test_days_legs():
+    """By hand for two simulations: entry/exit's one leg from the test day's forecast, always-on's two legs."""
+    ref = references.load("backtest")
+    d = ref.next_day
+    h, l = np.full(ref.n_sims, 0.001), np.full(ref.n_sims, -0.002)
+    eod = np.zeros(ref.n_sims, dtype=bool)
+    eod[1] = True
+    for s in (0, 1):
+        kw = dict(close_at_eod=bool(eod[s]), fee=ref.trading_fee)
+        day = (d.close[s], d.high[s], d.high_pred[s] + h[s], d.low[s], d.low_pred[s] + l[s])
+        c, H, Hp, L, Lp = day
+        position = scorer.entry_exit_positions(d.high_pred[s], d.low_pred[s], is_crypto=False)
+        expected = scorer.profit_per_day(c, H, Hp, L, Lp, position, **kw)
+        assert scorer.next_day_profit(ref, "entry_exit", h, l, eod)[s] == pytest.approx(float(expected), abs=1e-15)
+        both = scorer.profit_per_day(c, H, Hp, L, Lp, 1.0, **kw) + scorer.profit_per_day(c, H, Hp, L, Lp, -1.0, **kw)
+        assert scorer.next_day_profit(ref, "always_on", h, l, eod)[s] == pytest.approx(float(both), abs=1e-15)
+    scalar = scorer.next_day_profit(ref, "always_on", 0.001, -0.002, False)
+    np.testing.assert_array_equal(scalar, scorer.next_day_profit(ref, "always_on", h, l, np.zeros(70, dtype=bool)))
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(strategy="maxdiff"), "strategy"),
+        (dict(h=np.zeros(3)), "h"),
+        (dict(close_at_eod=np.zeros(69, dtype=bool)), "close_at_eod"),
+        (dict(l=float("inf")), "h, l"),
+    ],
+)
+def test_next_day_profit_bad_arguments_name_themselves(kwargs, name):
+    args = dict(strategy="always_on", h=0.0, l=0.0, close_at_eod=True) | kwargs
+    with pytest.raises(ValueError, match=f"^{name}: "):
+        scorer.next_day_profit(references.load("backtest"), **args)
+
+
+def test_profile_has_no_next_day():
+    with pytest.raises(ValueError, match="^next_day: the profile reference has no test days"):
+        scorer.next_day_profit(references.load("profile"), "entry_exit", 0.0, 0.0, False)
+
+
 def _module_level_imports(tree: ast.Module) -> list[str]:
     """Modules imported by statements that run at import time (not inside a def)."""
     names: list[str] = []

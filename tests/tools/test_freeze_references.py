@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmarks.ruler import references
@@ -39,7 +40,9 @@ def test_check_passes_on_the_committed_files():
     proc = subprocess.run([sys.executable, str(TOOL), "--check"], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "references agree" in proc.stdout
-    assert proc.stderr.count("\n") == len(references.WORKLOADS) * 4  # one progress line per workload/strategy/policy
+    # one progress line per workload/strategy/policy, and one for the backtest's test days
+    assert proc.stderr.count("\n") == len(references.WORKLOADS) * 4 + len(references.NEXT_DAY_WORKLOADS)
+    assert "test days within rtol" in proc.stdout
 
 
 def test_check_names_an_edited_supremum(copied, capsys):
@@ -54,6 +57,40 @@ def test_check_names_an_edited_supremum(copied, capsys):
     assert "backtest.json: suprema.always_on.close_at_eod[12]" in out[0]
     assert "strategy always_on, policy close_at_eod, simulation 12" in out[0]
     assert f"frozen {old + 1e-9!r}, now {old!r}" in out[0]
+
+
+@pytest.mark.parametrize(
+    "key, index, new, words",
+    [
+        ("low_pred", 9, lambda v: v * (1 + 1e-9), "backtest.json (backtest): next_day.low_pred[9]: "),
+        ("dates", 0, lambda v: "2021-02-04", "backtest.json (backtest): next_day.dates[0]: '2021-02-03' now, "),
+    ],
+)
+def test_check_names_an_edited_next_day(copied, capsys, key, index, new, words):
+    path = copied / "backtest.json"
+    doc = json.loads(path.read_text())
+    doc["next_day"][key][index] = new(doc["next_day"][key][index])
+    path.write_text(json.dumps(doc))
+    assert freeze.main(["--check", "--dir", str(copied)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and words in out[0], out
+
+
+def test_next_day_that_does_not_follow_the_windows_is_refused(monkeypatch, tmp_path, capsys):
+    """If the package's test days were not the bars after the backtest's windows, nothing is written (exit 2)."""
+    from marketsim_opt import oos
+
+    real = oos.next_days
+
+    def shifted(bars, *, sims, window=20):
+        day = real(bars, sims=sims + 1, window=window)
+        return {k: v[1:] for k, v in day.items()}  # each simulation gets the next one's test day
+
+    monkeypatch.setattr(oos, "next_days", shifted)
+    assert freeze.main(["--dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "next_day.close: the test day of simulation k is not the last fitted day" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_check_tolerates_1e13(copied):
@@ -109,6 +146,11 @@ def test_regenerates_what_is_committed(tmp_path):
         )
         for key, values in old.suprema.items():
             assert abs(new.suprema[key] - values).max() <= 1e-12
+        assert (new.next_day is None) == (old.next_day is None) == (name not in references.NEXT_DAY_WORKLOADS)
+        if old.next_day is not None:
+            for f in references.NEXT_DAY_FIELDS:
+                np.testing.assert_allclose(getattr(new.next_day, f), getattr(old.next_day, f), rtol=1e-12, atol=0)
+            assert new.next_day.dates == old.next_day.dates
         doc = json.loads((tmp_path / f"{name}.json").read_text())
         assert doc["generated_by"] == "tools/freeze_references.py"
         assert doc["regenerate"] == "python tools/freeze_references.py"
