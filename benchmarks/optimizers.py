@@ -16,6 +16,14 @@ the returned `(h, l)` and policy by `ruler.scorer`.  The package's own
 `nfev`, `syncs`, exact solver and regret are not consulted, so a commit
 cannot move the figures that judge it.
 
+`OutOfSample` tracks what each method's answer earns out of sample on the backtest: `track_next_day_loss_bp`
+is minus the mean, over the 70 simulations, of the profit on each simulation's test day (the bar after its
+fitted window), in bp of the previous close, scored by `ruler.scorer.next_day_profit` on the frozen test days
+of `ruler/frozen/backtest.json` at the returned `(h, l)` and policy.  It has its own `setup_cache` over the
+backtest only (the profile has no next day, so no skipped rows), which re-runs the backtest's optimizations
+(about 15 s on one core) rather than changing OptimizerMetrics' (its benchmarks' versions, and so their
+history, would change with it).
+
 The gate runs this file against older commits too: a method such a commit does
 not know (`check_method` rejects it, e.g. `gradient` before it existed, or
 `optuna:TPE` where the optuna extra is not installed) is left out of
@@ -33,10 +41,14 @@ from .ruler import references
 from .ruler.counting import counting
 
 NEVERGRAD = ("NGOpt", "TwoPointsDE", "CMA", "PSO", "OnePlusOne", "DiagonalCMA", "ScrHammersleySearch")
+#: Methods without a budget (written without `@`): the exact optimum, zero offsets, the exact cell's centre and
+#: the robust points (`marketsim_opt.optimizers`; a commit without one skips it, see `_unknown`).
+BUDGETLESS = ("exact", "zero", "exact:centre", "robust:worst", "robust:mean")
 METHODS = (
     ("direct@100", "direct@default", "grid@100", "grid@default", "exact")
     + tuple(f"nevergrad:{name}@{budget}" for name in NEVERGRAD for budget in (100, "default"))
     + ("gradient@100", "gradient@default", "optuna:TPE@100", "optuna:TPE@default")
+    + BUDGETLESS[1:]
 )
 #: nevergrad and optuna run one Python optimizer per simulation and policy: on the 70-simulation backtest
 #: only OnePlusOne at 100 is in the default tier (NGOpt alone takes minutes there; optuna:TPE about 40 s
@@ -50,6 +62,10 @@ BACKTEST_FAST = (
     "nevergrad:OnePlusOne@100",
     "gradient@100",
     "gradient@default",
+    "zero",
+    "exact:centre",
+    "robust:worst",
+    "robust:mean",
 )
 WORKLOADS = ("profile", "backtest")
 STRATEGIES = ("entry_exit", "always_on")
@@ -134,6 +150,51 @@ class OptimizerMetrics:
         return cache[workload, strategy, method]["regret_bp"]
 
     track_regret_bp.unit = "bp"
+
+
+class OutOfSample:
+    """The next-day loss of each strategy x method's answer on the backtest, scored by the ruler on frozen test days.
+
+    Deterministic and lower-is-better like regret; one method's figure depends on its own answer only.
+    """
+
+    params = (STRATEGIES, METHODS)
+    param_names = ("strategy", "method")
+    timeout = 3600
+
+    def setup_cache(self):
+        try:
+            run = common.api("workloads", "run")
+            unknown = _unknown(METHODS)
+        except NotImplementedError as missing:  # an older commit: asv fails (not skips) a raising setup_cache
+            return {"missing": str(missing)}
+        frozen = common.reference("backtest")  # ReferenceError if this commit's data differ
+        if frozen.next_day is None:
+            raise references.ReferenceError(f"{references.display_path(frozen.path)}: next_day: none frozen")
+        workload = common.workload("backtest")
+        cache = {"unknown": unknown}
+        for s in STRATEGIES:
+            for m in METHODS:
+                if not _selected("backtest", m) or m in unknown:
+                    continue
+                name, budget = common.split_method(m)
+                result = run(workload, s, method=name, budget=budget)
+                loss = references.next_day_loss_bp(frozen, s, result.h, result.l, result.close_at_eod)
+                cache[s, m] = float(np.mean(loss))
+        return cache
+
+    def setup(self, cache, strategy, method):
+        if "missing" in cache:
+            common.skip(cache["missing"])
+        if method in cache.get("unknown", {}):
+            common.skip(cache["unknown"][method])
+        if (strategy, method) not in cache:
+            common.skip("not in this tier (MARKETSIM_BENCH_SLOW=1 runs it)")
+
+    def track_next_day_loss_bp(self, cache, strategy, method):
+        return cache[strategy, method]
+
+    track_next_day_loss_bp.unit = "bp"
 
 
 class OptimizeTime:

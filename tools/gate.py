@@ -20,13 +20,17 @@ files, and needs only asv and git.
 The judged set is every parameter combination of every benchmark the run's `--bench` regex selects (read from
 the `benchmarks.json` asv writes into the results folder, named as `asv compare` names them) whose metric kind
 is judged: deterministic, memory, instructions (unless `--no-instructions`) and, with `--timings`, timings.  By
-default (DEFAULT_BENCH) that is OptimizerMetrics' evaluations, host syncs and regret, the host syncs of
-`devices.DeviceOptimize` and `devices.DeviceBacktest`, memray's region peaks, and the instruction counts.
+default (DEFAULT_BENCH) that is OptimizerMetrics' evaluations, host syncs and regret, OutOfSample's next-day
+loss, the host syncs of `devices.DeviceOptimize` and `devices.DeviceBacktest`, memray's region peaks, and the
+instruction counts.
 
 How each metric is judged (all are lower-is-better, as asv assumes):
 
-- deterministic (`track_host_syncs`, `track_evaluations`, `track_regret_bp`): no noise, so any increase is a
-  regression (regret: beyond REGRET_TOLERANCE_BP); any decrease is an improvement.
+- deterministic (`track_host_syncs`, `track_evaluations`, `track_regret_bp`, `track_next_day_loss_bp`): no
+  noise, so any increase is a regression (the two in bp, BP_METRICS: beyond REGRET_TOLERANCE_BP); any decrease
+  is an improvement.  `track_next_day_loss_bp` is minus the mean next-day profit of a method's answer on the
+  backtest's frozen test days (benchmarks/optimizers.py, OutOfSample): a method whose answer earns less out of
+  sample regresses, even when its in-sample regret improved.
 - memory (`track_region_peak_bytes`, memray's high-water mark of the call under test): a regression above
   MEMORY_FACTOR x BASE and more than MEMORY_MIN_BYTES above it.  asv's `peakmem_*` (whole-process RSS) is too
   noisy to judge and is not.
@@ -53,14 +57,14 @@ The allow-list (ALLOWED), used only for metrics skipped on BOTH commits, each wi
 
 - `optuna:TPE` rows: the optional `optuna` extra, which the gate's asv environments do not install
   (`asv.conf.json`'s matrix has no optuna);
-- OptimizerMetrics rows on the `backtest` workload whose method is not in `BACKTEST_FAST` of
-  `benchmarks/optimizers.py` (read from that file with `ast`, not imported): the slow tier
+- OptimizerMetrics rows on the `backtest` workload, and OutOfSample rows (backtest only), whose method is not in
+  `BACKTEST_FAST` of `benchmarks/optimizers.py` (read from that file with `ast`, not imported): the slow tier
   (MARKETSIM_BENCH_SLOW=1), which the gate does not run;
 - rows whose `device` parameter is `cuda` when this machine has no CUDA (no `nvidia-smi` on PATH).
 
-The frozen references (`benchmarks/ruler/frozen`) are what regret is measured against: when they differ
-between BASE and HEAD the gate says so on its own line before the table (and in the JSON); that alone does not
-change the exit code.
+The frozen references (`benchmarks/ruler/frozen`) are what regret and the next-day loss are measured against:
+when they differ between BASE and HEAD the gate says so on its own line before the table (and in the JSON); that
+alone does not change the exit code.
 
 The table (GitHub-flavoured markdown, undecided rows first, then regressions) goes to stdout: every row that is
 not `unchanged`, allowed rows grouped as one line per reason (`--all`: every row).  `--json FILE` gets
@@ -89,7 +93,9 @@ REPO = Path(__file__).resolve().parents[1]
 INSTALL = "pip install -c constraints.txt -e '.[bench]'"
 
 #: Metrics with no noise: any increase is a regression.
-DETERMINISTIC = ("track_host_syncs", "track_evaluations", "track_regret_bp")
+DETERMINISTIC = ("track_host_syncs", "track_evaluations", "track_regret_bp", "track_next_day_loss_bp")
+#: The deterministic metrics in basis points, float64 sums: an increase counts beyond REGRET_TOLERANCE_BP.
+BP_METRICS = ("track_regret_bp", "track_next_day_loss_bp")
 REGRET_TOLERANCE_BP = 1e-6
 #: Memory metrics and their relative threshold (see benchmarks/README.md for the A/A spread behind it).
 #: asv's `peakmem_` (the whole process's peak RSS) is not judged: it moved 13 % between two runs of the
@@ -122,6 +128,7 @@ TIME_FACTOR = 1.5
 #: (asv matches parametrized benchmarks as `name(param, ...)`, hence the `\(` rather than a `$`.)
 DEFAULT_BENCH = (
     r"OptimizerMetrics\.track_(host_syncs|evaluations|regret_bp)\("
+    r"|OutOfSample\.track_next_day_loss_bp\("
     r"|devices\.Device(Optimize|Backtest)\.track_host_syncs\("
     r"|track_region_peak_bytes"
 )
@@ -198,11 +205,10 @@ def _optuna(benchmark: str, params: Mapping[str, str], repo: Path) -> bool:
 
 
 def _backtest_slow_tier(benchmark: str, params: Mapping[str, str], repo: Path) -> bool:
-    return (
-        ".OptimizerMetrics." in benchmark
-        and params.get("workload") == "backtest"
-        and params.get("method") not in backtest_fast(repo / "benchmarks" / "optimizers.py")
+    on_backtest = (".OptimizerMetrics." in benchmark and params.get("workload") == "backtest") or (
+        ".OutOfSample." in benchmark
     )
+    return on_backtest and params.get("method") not in backtest_fast(repo / "benchmarks" / "optimizers.py")
 
 
 def _cuda_without_gpu(benchmark: str, params: Mapping[str, str], repo: Path) -> bool:
@@ -236,9 +242,14 @@ def allowed(benchmark: str, params: Mapping[str, str], repo: Path = REPO) -> str
 # --- judging --------------------------------------------------------------------------------------------------
 
 
+def _leaf(name: str) -> str:
+    """The metric's method name: `optimizers.X.track_regret_bp('a', 'b')` -> `track_regret_bp`."""
+    return name.split("(", 1)[0].rsplit(".", 1)[-1]
+
+
 def kind_of(name: str) -> str | None:
     """How a benchmark's metric is judged, from its name; None for metrics the gate does not judge."""
-    leaf = name.split("(", 1)[0].rsplit(".", 1)[-1]
+    leaf = _leaf(name)
     if leaf in DETERMINISTIC:
         return "deterministic"
     if leaf.startswith(MEMORY):
@@ -260,7 +271,7 @@ def judged_kinds(*, timings: bool, instructions: bool = True) -> frozenset[str]:
 def judge(name: str, kind: str, base: float, head: float, base_ss=None, head_ss=None) -> str:
     """`regression`, `improvement` or `unchanged` for one metric measured on both commits."""
     if kind == "deterministic":
-        tol = REGRET_TOLERANCE_BP if "regret" in name else 0.0
+        tol = REGRET_TOLERANCE_BP if _leaf(name) in BP_METRICS else 0.0
         if head > base + tol:
             return "regression"
         return "improvement" if head < base - tol else "unchanged"

@@ -3,6 +3,7 @@ know is skipped, never a failing setup_cache."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from benchmarks import optimizers
@@ -121,3 +122,100 @@ def test_other_data_than_the_frozen_reference_fail_setup_cache(monkeypatch):
     monkeypatch.setattr(common, "reference", common.reference.__wrapped__)
     with pytest.raises(ReferenceError, match="close"):
         optimizers.OptimizerMetrics().setup_cache()
+
+
+# --- OutOfSample: the next-day loss on the backtest ---------------------------------------------------------
+
+
+def test_budgetless_methods_are_tracked_on_the_backtest():
+    """zero, exact:centre and the robust points are in the suite and its fast backtest tier, without a budget."""
+    for label in ("zero", "exact:centre", "robust:worst", "robust:mean"):
+        assert label in optimizers.METHODS and label in optimizers.BACKTEST_FAST
+        assert "@" not in label
+    assert set(optimizers.BACKTEST_FAST) <= set(optimizers.METHODS)
+    assert optimizers.OutOfSample.params == (optimizers.STRATEGIES, optimizers.METHODS)
+    assert optimizers.OutOfSample.track_next_day_loss_bp.unit == "bp"
+
+
+@pytest.fixture
+def oos_suite(monkeypatch):
+    """OutOfSample cut down to three cheap methods, one of them unknown at this commit."""
+    monkeypatch.setattr(optimizers, "METHODS", ("zero", "exact", "grid@100", "no:such"))
+
+
+def _check_method_without_no_such(monkeypatch):
+    real = api.check_method
+
+    def check(method):
+        if method == "no:such":
+            raise ValueError(f"method: unknown method {method!r}")
+        return real(method)
+
+    monkeypatch.setattr(api, "check_method", check)
+
+
+def test_out_of_sample_is_the_rulers_next_day_loss(oos_suite, monkeypatch):
+    """Each figure is minus the mean of the ruler's next-day profit at the method's own answer, in bp; an unknown
+    method is skipped with its reason; the figures match the package's walk-forward (same answers, same days)."""
+    from benchmarks import common
+    from benchmarks.ruler import references
+    from marketsim_opt import oos, workloads
+
+    _check_method_without_no_such(monkeypatch)
+    bench = optimizers.OutOfSample()
+    cache = bench.setup_cache()
+    assert list(cache["unknown"]) == ["no:such"]
+    with pytest.raises(NotImplementedError, match="no:such is not available at this commit"):
+        bench.setup(cache, "entry_exit", "no:such")
+    frozen = references.load("backtest")
+    rows = oos.walk_forward(oos.bundled_series(), sims=70, methods=("zero", "exact"), budgets=(100,), progress=False)
+    for strategy in optimizers.STRATEGIES:
+        for method in ("zero", "exact", "grid@100"):
+            bench.setup(cache, strategy, method)
+            figure = bench.track_next_day_loss_bp(cache, strategy, method)
+            name, budget = common.split_method(method)
+            result = workloads.run(common.workload("backtest"), strategy, method=name, budget=budget)
+            loss = references.next_day_loss_bp(frozen, strategy, result.h, result.l, result.close_at_eod)
+            assert figure == pytest.approx(float(np.mean(loss)), abs=1e-12)
+            if method in ("zero", "exact"):
+                profits = [r.next_day_profit for r in rows if (r.strategy, r.method) == (strategy, method)]
+                assert figure == pytest.approx(-1e4 * float(np.mean(profits)), abs=1e-7)
+        zero = bench.track_next_day_loss_bp(cache, strategy, "zero")
+        assert zero != pytest.approx(bench.track_next_day_loss_bp(cache, strategy, "exact"), abs=1e-6)
+
+
+def test_out_of_sample_does_not_consult_the_package_walk_forward(oos_suite, monkeypatch):
+    """The package's test days and profit are not used: broken, the figures are the same."""
+    from marketsim_opt import oos, quality
+
+    _check_method_without_no_such(monkeypatch)
+    honest = optimizers.OutOfSample().setup_cache()
+
+    def broken(*args, **kwargs):
+        raise AssertionError("the suite consulted the package's walk-forward")
+
+    monkeypatch.setattr(oos, "next_days", broken)
+    monkeypatch.setattr(oos, "walk_forward", broken)
+    monkeypatch.setattr(quality, "score_f64", broken)
+    assert optimizers.OutOfSample().setup_cache() == honest
+
+
+def test_out_of_sample_slow_tier_and_older_commits(monkeypatch):
+    """A backtest method outside BACKTEST_FAST is skipped as the slow tier; a commit without workloads.run skips all."""
+    from benchmarks import common
+
+    monkeypatch.setattr(optimizers, "METHODS", ("zero", "nevergrad:NGOpt@100"))
+    monkeypatch.setattr(optimizers.common, "SLOW", False)
+    bench = optimizers.OutOfSample()
+    cache = bench.setup_cache()
+    assert ("always_on", "nevergrad:NGOpt@100") not in cache
+    with pytest.raises(NotImplementedError, match="MARKETSIM_BENCH_SLOW=1"):
+        bench.setup(cache, "always_on", "nevergrad:NGOpt@100")
+
+    def missing(module, name):
+        raise NotImplementedError(f"marketsim_opt.{module}.{name} does not exist at this commit")
+
+    monkeypatch.setattr(common, "api", missing)
+    cache = bench.setup_cache()
+    with pytest.raises(NotImplementedError, match="workloads.run does not exist"):
+        bench.setup(cache, "entry_exit", "zero")

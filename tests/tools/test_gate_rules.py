@@ -47,6 +47,47 @@ def test_deterministic_metrics_have_no_tolerance(name, base, head, verdict):
     assert gate.judge(f"optimizers.OptimizerMetrics.{name}", "deterministic", base, head) == verdict
 
 
+NEXT_DAY = "optimizers.OutOfSample.track_next_day_loss_bp('always_on', 'exact')"
+
+
+@pytest.mark.parametrize(
+    ("base", "head", "verdict"),
+    [
+        (2.5, 2.5 + 5e-7, "unchanged"),  # within REGRET_TOLERANCE_BP
+        (2.5, 2.5 - 5e-7, "unchanged"),
+        (2.5, 2.5 + 2e-6, "regression"),  # a larger loss out of sample
+        (-1.25, -1.25 + 0.1, "regression"),  # a smaller profit (a loss less negative) too
+        (2.5, 2.4, "improvement"),
+    ],
+)
+def test_next_day_loss_is_judged_like_regret(base, head, verdict):
+    """OutOfSample's next-day loss is deterministic and in bp: an increase beyond REGRET_TOLERANCE_BP regresses."""
+    assert gate.kind_of(NEXT_DAY) == "deterministic"
+    assert gate.judge(NEXT_DAY, "deterministic", base, head) == verdict
+    assert gate.judge(NEXT_DAY, "deterministic", base, head) == gate.judge(
+        "optimizers.OptimizerMetrics.track_regret_bp('backtest', 'always_on', 'exact')", "deterministic", base, head
+    )
+
+
+def test_only_bp_metrics_have_the_tolerance():
+    """The tolerance comes from the metric's own name, not from a parameter that mentions regret."""
+    assert gate.judge("x.Y.track_host_syncs('regret@100')", "deterministic", 3, 3 + 1e-9) == "regression"
+    assert set(gate.BP_METRICS) <= set(gate.DETERMINISTIC)
+
+
+def test_next_day_loss_rows_compare_and_skip_like_regret():
+    """Measured on both: compared; skipped on both outside BACKTEST_FAST: allowed (slow tier); one side: undecided."""
+    base = {NEXT_DAY: (1.0, None)}
+    [row] = gate.compare(base, {NEXT_DAY: (1.5, None)}, timings=False)
+    assert (row.kind, row.verdict) == ("deterministic", "regression")
+    slow = "optimizers.OutOfSample.track_next_day_loss_bp('entry_exit', 'nevergrad:NGOpt@100')"
+    expected = {slow: {"strategy": "entry_exit", "method": "nevergrad:NGOpt@100"}}
+    [row] = gate.compare({slow: (math.nan, None)}, {slow: (math.nan, None)}, timings=False, expected=expected)
+    assert row.verdict == "allowed" and "slow tier" in row.note
+    [row] = gate.compare({NEXT_DAY: (math.nan, None)}, {NEXT_DAY: (1.0, None)}, timings=False)
+    assert row.verdict == "skipped on BASE"
+
+
 def test_memory_threshold():
     """Above MEMORY_FACTOR x BASE and more than MEMORY_MIN_BYTES above it; the same rule down for improvements."""
     mib = 2**20
@@ -420,6 +461,14 @@ def test_default_bench_judges_the_device_host_syncs():
     assert not pattern.search("optimizers.OptimizerMetrics.track_wall_time('profile', 'entry_exit', 'exact')")
 
 
+def test_default_bench_judges_the_next_day_loss():
+    """DEFAULT_BENCH selects OutOfSample's next-day loss for every strategy and method."""
+    pattern = re.compile(gate.DEFAULT_BENCH)
+    assert pattern.search("optimizers.OutOfSample.track_next_day_loss_bp('entry_exit', 'direct@100')")
+    assert pattern.search("optimizers.OutOfSample.track_next_day_loss_bp('always_on', 'robust:mean')")
+    assert "track_next_day_loss_bp" in gate.DETERMINISTIC and "track_next_day_loss_bp" in gate.__doc__
+
+
 def write_benchmarks_json(results: Path) -> None:
     """A benchmarks.json in asv's own format: one parametrized benchmark per judged kind, and others."""
     from asv.util import write_json
@@ -506,7 +555,13 @@ def test_allow_list_matchers(monkeypatch):
     for method in fast:
         assert gate.allowed(metrics, dict(slow, method=method)) is None
     assert gate.allowed(metrics, dict(slow, workload="profile")) is None
-    # the slow-tier entry is about OptimizerMetrics only
+    # OutOfSample runs on the backtest only (no workload parameter): the same slow tier
+    next_day = "optimizers.OutOfSample.track_next_day_loss_bp(...)"
+    assert "slow tier" in gate.allowed(next_day, {"strategy": "always_on", "method": "nevergrad:NGOpt@100"})
+    for method in fast:
+        assert gate.allowed(next_day, {"strategy": "always_on", "method": method}) is None
+    assert {"zero", "exact:centre", "robust:worst", "robust:mean"} <= set(fast)
+    # the slow-tier entry is about OptimizerMetrics and OutOfSample only
     assert gate.allowed("devices.DeviceOptimize.track_host_syncs(...)", {**slow, "device": "cpu"}) is None
     monkeypatch.setattr(gate.shutil, "which", lambda name, *a, **k: None)
     assert gate.allowed("devices.DeviceBacktest.track_host_syncs('cuda')", {"device": "cuda"}) == (
