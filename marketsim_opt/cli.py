@@ -254,7 +254,7 @@ def _oos_bars(args: argparse.Namespace):
 
 def cmd_oos(args: argparse.Namespace) -> int:
     """Walk-forward out-of-sample profit of every method x budget: oos.csv, oos.md (and the statistics)."""
-    from .data import forecast_source
+    from .data import check_device, forecast_source
     from .oos import DEFAULT_METHODS, check_sims, summary, walk_forward, write_oos_csv
     from .oos import to_markdown as oos_markdown
 
@@ -262,6 +262,7 @@ def cmd_oos(args: argparse.Namespace) -> int:
     methods = args.methods or DEFAULT_METHODS
     bars = _oos_bars(args)
     sims = check_sims(args.sims, bars, what="--sims")
+    check_device(args.device)
     out = _out_dir(args)
     print(
         f"oos:{bars.symbol}: {len(bars)} bars, {sims} simulation(s) x 6 fitted days + the next day, "
@@ -300,7 +301,11 @@ def _budgets_text(budgets) -> str:
 
 
 def _methods(text: str) -> list[str]:
-    return [m.strip() for m in text.split(",") if m.strip()]
+    """A comma-separated list of method names (checked later); argparse's error for one without any name."""
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    if not methods:
+        raise argparse.ArgumentTypeError(f"expected at least one method name, got {text!r}")
+    return methods
 
 
 class _Parser(argparse.ArgumentParser):

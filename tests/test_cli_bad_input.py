@@ -288,11 +288,6 @@ def test_oos_unknown_or_malformed_methods(sandbox, bad, good, at):
     assert repr(bad) in err or repr(bad.split(":", 1)[1]) in err, err  # names the bad entry (or its optimizer)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in cli.py: an empty --methods ('', ',', ' , ') parses to [] and `args.methods or DEFAULT_METHODS` "
-    "runs all six default methods instead of refusing (compare and report do the same)",
-)
 @pytest.mark.parametrize("methods", ["", ",", " , "])
 def test_oos_empty_methods_are_refused(sandbox, methods):
     refused(sandbox, "--csv=bars.csv", "--sims=2", f"--methods={methods}", naming=("--methods",))
@@ -415,11 +410,6 @@ def test_oos_non_integer_seed(sandbox, seed):
     refused(sandbox, *OOS_OK, f"--seed={seed}", naming=("argument --seed", "invalid int value"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in cli.py's cmd_oos: a bad --device is only found inside oos.walk_forward, after the "
-    "'oos:bars: 80 bars, ...' header line was printed to stderr, so the error is a second line",
-)
 def test_oos_bad_device_is_one_line(sandbox, monkeypatch):
     monkeypatch.undo()  # the real walk_forward: the device is checked there
     monkeypatch.chdir(sandbox)
