@@ -125,3 +125,43 @@ def test_bad_oos_options_are_refused_before_any_run(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="oos_budgets: expected at least one budget"):
         write_report(tmp_path / "r", methods=("grid",), oos_budgets=(), progress=False)
     assert not (tmp_path / "r").exists()
+
+
+def _bars_csv(path, n_bars: int) -> str:
+    """A valid daily OHLC CSV of `n_bars` bars (deterministic moves of -2 % .. +2 %)."""
+    import datetime
+
+    lines, close = ["date,open,high,low,close"], 100.0
+    for i in range(n_bars):
+        new = close * (1 + 0.01 * ((i * 7) % 5 - 2))
+        day = datetime.date(2024, 1, 1) + datetime.timedelta(days=i)
+        lines.append(f"{day},{close:.4f},{max(close, new) * 1.01:.4f},{min(close, new) * 0.99:.4f},{new:.4f}")
+        close = new
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_cli_report_passes_the_backtest_series_and_oos_options(tmp_path, monkeypatch, capsys):
+    """`report --csv F --crypto`: the out-of-sample section walks F's bars as crypto, with --oos-sims/--oos-budgets."""
+    from marketsim_opt.cli import main
+    from marketsim_opt.reports import report
+
+    seen = {}
+
+    def fake(out, **kwargs):
+        seen.update(kwargs)
+        return [], []
+
+    monkeypatch.setattr(report, "write_report", fake)
+    path = _bars_csv(tmp_path / "bars.csv", 90)
+    argv = ["report", "--csv", path, "--crypto", "--oos-sims", "5", "--oos-budgets", "7,default", "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path / "r")]) == 0
+    assert seen["oos_bars"].symbol == "bars" and len(seen["oos_bars"]) == 90
+    assert seen["oos_is_crypto"] is True and seen["oos_sims"] == 5 and seen["oos_budgets"] == [7, None]
+    assert "oos.csv, oos-stats.md, oos-stats.png, oos-stats.svg" in capsys.readouterr().out
+
+    most = oos.max_sims(seen["oos_bars"])
+    assert main([*argv[:4], "--oos-sims", str(most + 1), "--out", str(tmp_path / "r2")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--oos-sims: {most + 1} simulations asked" in err and f"at most {most}" in err
+    assert not (tmp_path / "r2").exists()
