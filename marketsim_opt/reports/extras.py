@@ -9,7 +9,7 @@ from pathlib import Path
 __all__ = ["MissingExtraError", "ToolError", "install_hint", "require_extra"]
 
 #: Which optional modules each command needs (all from the `report` extra).
-NEEDS = {"profile": ("tuna",), "memory": ("memray",), "report": ("matplotlib",)}
+NEEDS = {"profile": ("tuna",), "memory": ("memray",), "report": ("matplotlib", "arch")}
 
 
 class MissingExtraError(ImportError):
