@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import html
 import platform
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, fields
@@ -84,7 +83,6 @@ def write_report(
     from tqdm.auto import tqdm
 
     require_extra(NEEDS["report"], "the report")
-    require_extra(("arch",), "the report's out-of-sample statistics", extra="oos")
     check_output_dir(out_dir, "report", force=force)
     oos_methods = tuple(methods or oos.DEFAULT_METHODS)
     bars = oos_bars if oos_bars is not None else oos.bundled_series()
@@ -146,49 +144,16 @@ def _check_oos_budgets(methods: Sequence[str], budgets: Sequence[int | None]) ->
         raise ValueError("oos_budgets: expected at least one budget (an integer, or None for the default)")
 
 
-def _inline_markdown(text: str) -> str:
-    """One line of `oos-stats.md` as HTML: escaped, with its **bold**, *emphasis* and `code`."""
-    text = html.escape(text, quote=False)
-    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
-    text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
-    return re.sub(r"(?<![\w*])\*([^*\s][^*]*?)\*(?![\w*])", r"<em>\1</em>", text)
+def _markdown_html(text: str) -> str:
+    """`oos-stats.md` as HTML (markdown-it, tables on, raw HTML escaped), without its `#` title (the page has its
+    own heading) and with its `##` sections one level down (`<h3>`)."""
+    from markdown_it import MarkdownIt
 
-
-def _markdown_html(text: str, *, level: int = 3) -> str:
-    """The markdown `oos_stats.to_markdown` writes (headings, paragraphs, pipe tables) as HTML.
-
-    The first `#` title is dropped (the page has its own heading); `##` headings become `<h{level}>`.
-    """
-    out: list[str] = []
-    table: list[list[str]] = []
-
-    def flush() -> None:
-        if not table:
-            return
-        head, *body = table
-        out.append("<table><thead><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr></thead><tbody>")
-        out.extend("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in body)
-        out.append("</tbody></table>")
-        table.clear()
-
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("|"):
-            cells = [c.strip() for c in stripped.strip("|").split("|")]
-            if not all(re.fullmatch(r":?-+:?", c) for c in cells):  # not the alignment row
-                table.append([_inline_markdown(c) for c in cells])
-            continue
-        flush()
-        if not stripped or (stripped.startswith("# ") and not out):
-            continue
-        heading = re.match(r"(#+) (.*)", stripped)
-        if heading:
-            tag = f"h{min(6, level + len(heading.group(1)) - 2)}"
-            out.append(f"<{tag}>{_inline_markdown(heading.group(2))}</{tag}>")
-        else:
-            out.append(f"<p>{_inline_markdown(stripped)}</p>")
-    flush()
-    return "\n".join(out)
+    lines = text.splitlines()
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    shifted = ["#" + line if line.startswith("#") else line for line in lines]
+    return MarkdownIt("commonmark", {"html": False}).enable("table").render("\n".join(shifted))
 
 
 def _oos_html(rows: Sequence[oos.OosRow], stats_md: str, *, is_crypto: bool) -> str:
