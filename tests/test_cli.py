@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-from marketsim_opt import cli, files, workloads
+from marketsim_opt import cli, files, oos, workloads
 from marketsim_opt.cli import main
 from marketsim_opt.files import MARKER
 from marketsim_opt.reports import extras, memory, profiling, report, targets
@@ -209,6 +209,7 @@ def _forbid_work(monkeypatch) -> None:
     monkeypatch.setattr(memory, "memory_workload", ran)
     monkeypatch.setattr(report, "write_report", ran)
     monkeypatch.setattr(targets, "measure_targets", ran)
+    monkeypatch.setattr(oos, "walk_forward", ran)
 
 
 @pytest.mark.parametrize("command", ["profile", "memory", "report", "targets"])
@@ -308,7 +309,16 @@ def test_write_failure_says_cannot_write_the_final_path(tmp_path, monkeypatch, c
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(("command", "module"), [("profile", "tuna"), ("memory", "memray"), ("report", "matplotlib")])
+@pytest.mark.parametrize(
+    ("command", "module"),
+    [
+        ("profile", "tuna"),
+        ("memory", "memray"),
+        ("report", "matplotlib"),
+        ("report", "arch"),
+        ("report", "markdown_it"),
+    ],
+)
 def test_missing_extra_is_reported_before_work(command, module, tmp_path, monkeypatch, capsys):
     """Without its optional tool a command says which, and this checkout's install command, before any work."""
     _forbid_work(monkeypatch)

@@ -9,7 +9,11 @@ from pathlib import Path
 __all__ = ["MissingExtraError", "ToolError", "install_hint", "require_extra"]
 
 #: Which optional modules each command needs (all from the `report` extra).
-NEEDS = {"profile": ("tuna",), "memory": ("memray",), "report": ("matplotlib", "arch", "markdown_it")}
+NEEDS = {
+    "profile": ("tuna",),
+    "memory": ("memray",),
+    "report": ("matplotlib", "arch", "markdown_it"),
+}
 
 
 class MissingExtraError(ImportError):
