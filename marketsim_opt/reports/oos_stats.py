@@ -32,6 +32,7 @@ __all__ = [
     "BP",
     "DIRECT_DEFAULT",
     "ZERO",
+    "EXACT",
     "MD_TITLE",
     "CONSTANT_BP",
     "Difference",
@@ -55,6 +56,8 @@ BP = 1e4
 DIRECT_DEFAULT = "direct@default"
 #: Zero offsets (h = l = 0): the baseline every method must beat out of sample.
 ZERO = "zero"
+#: The third benchmark: the exact in-sample optimum (does any method earn more than the true optimum's offsets?).
+EXACT = "exact"
 #: The first line of `oos-stats.md`.
 MD_TITLE = "# Out-of-sample profit: bootstrap intervals, SPA and MCS"
 #: Spread (bp) under which a daily difference counts as constant: float rounding of equal profits, not signal.
@@ -416,6 +419,7 @@ class OosStats:
     means: dict[Key, tuple[float, float]]
     against_direct: list[Difference]
     against_zero: list[Difference]
+    against_exact: list[Difference]
     spa: list[SpaResult]
     mcs: list[McsResult]
     reps: int
@@ -424,7 +428,7 @@ class OosStats:
 
 
 def compute_stats(rows: Sequence[Any], *, reps: int = 10000, seed: int = 0, size: float = 0.10) -> OosStats:
-    """Intervals against `direct@default` and `zero`, SPA against `direct@default`, the MCS at `size`.
+    """Intervals against `direct@default`, `zero` and `exact`, SPA against `direct@default`, the MCS at `size`.
 
     A benchmark missing for a strategy (e.g. `--methods exact,zero`) leaves its comparisons out, with a
     note; everything else is computed.
@@ -443,7 +447,7 @@ def compute_stats(rows: Sequence[Any], *, reps: int = 10000, seed: int = 0, size
         means[key] = (float(np.mean(regrets)), float(profit.mean()))
     notes = []
     compared = {}
-    for bench in (DIRECT_DEFAULT, ZERO):
+    for bench in (DIRECT_DEFAULT, ZERO, EXACT):
         having = {k: v for k, v in series.items() if (k[0], bench) in series}
         for s in strategies:
             if (s, bench) not in series:
@@ -456,6 +460,7 @@ def compute_stats(rows: Sequence[Any], *, reps: int = 10000, seed: int = 0, size
         means=means,
         against_direct=differences(compared[DIRECT_DEFAULT], benchmark=DIRECT_DEFAULT, reps=reps, seed=seed),
         against_zero=differences(compared[ZERO], benchmark=ZERO, reps=reps, seed=seed),
+        against_exact=differences(compared[EXACT], benchmark=EXACT, reps=reps, seed=seed),
         spa=spa(compared[DIRECT_DEFAULT], benchmark=DIRECT_DEFAULT, reps=reps, seed=seed),
         mcs=mcs(series, size=size, reps=reps, seed=seed),
         reps=reps,
@@ -473,7 +478,7 @@ def _p(x: float) -> str:
 
 
 def to_markdown(stats: OosStats) -> str:
-    """`oos-stats.md`: per strategy, the intervals against both benchmarks, SPA, MCS, sims and block lengths."""
+    """`oos-stats.md`: per strategy, the intervals against the three benchmarks, SPA, MCS, sims and block lengths."""
     lines = [
         MD_TITLE,
         "",
@@ -496,16 +501,17 @@ def to_markdown(stats: OosStats) -> str:
         lines += [f"## {strategy}", "", f"{n} simulations, test days {first} to {last}.", ""]
         direct = {d.label: d for d in stats.against_direct if d.strategy == strategy}
         zero = {d.label: d for d in stats.against_zero if d.strategy == strategy}
+        exact = {d.label: d for d in stats.against_exact if d.strategy == strategy}
         lines += [
             "| label | in-sample regret bp (mean) | next-day profit bp (mean) | minus direct@default bp [95 %] "
-            "| block | sims for 5 % | minus zero bp [95 %] | block |",
-            "|---|---:|---:|---|---:|---:|---|---:|",
+            "| block | sims for 5 % | minus zero bp [95 %] | block | minus exact bp [95 %] | block |",
+            "|---|---:|---:|---|---:|---:|---|---:|---|---:|",
         ]
         for (s, label), (regret, profit) in stats.means.items():
             if s != strategy:
                 continue
             cells = [f"`{label}`", f"{regret:.2f}", _fmt(profit)]
-            for table, bench in ((direct, DIRECT_DEFAULT), (zero, ZERO)):
+            for table, bench in ((direct, DIRECT_DEFAULT), (zero, ZERO), (exact, EXACT)):
                 d = table.get(label)
                 if d is None:
                     present = (strategy, bench) in stats.means

@@ -226,8 +226,16 @@ def test_missing_benchmark_is_refused_or_noted() -> None:
     stats = st.compute_stats(rows_for({("exact", "-"): ar1(0), ("zero", "-"): ar1(1)}), reps=REPS)
     assert stats.against_direct == [] and stats.spa == []
     assert [d.label for d in stats.against_zero] == ["exact"]
+    assert [d.label for d in stats.against_exact] == ["zero"]
     assert any("direct@default" in n for n in stats.notes)
-    assert "n/a" in st.to_markdown(stats)
+    table = st.to_markdown(stats)
+    assert "n/a" in table
+    # The exact column: exact's own cell is the benchmark, zero's the interval of zero - exact.
+    exact_row = next(line for line in table.splitlines() if line.startswith("| `exact` |"))  # the first table
+    assert exact_row.split(" | ")[-2] == "0 (benchmark)"
+    zero_row = next(line for line in table.splitlines() if line.startswith("| `zero` |"))
+    (against,) = stats.against_exact
+    assert f"{against.mean_bp:+.2f} [{against.low_bp:+.2f}, {against.high_bp:+.2f}]" in zero_row.split(" | ")[-2]
 
 
 def test_bad_arguments_are_named() -> None:
