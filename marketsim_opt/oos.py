@@ -44,6 +44,7 @@ __all__ = [
     "bundled_series",
     "max_sims",
     "check_sims",
+    "check_tasks",
     "next_days",
     "walk_forward",
     "summary",
@@ -203,8 +204,17 @@ def _objective(strategy: str, problem: Problem) -> Objective:
     raise ValueError(f"strategies: expected names from {', '.join(STRATEGIES)}, got {strategy!r}")
 
 
-def _tasks(methods: Sequence[str], budgets: Sequence[int | None], strategies: Sequence[str]):
-    """(strategy, method, budget) to run, checked: budgetless methods once, with budget None."""
+def check_tasks(
+    methods: Sequence[str],
+    budgets: Sequence[int | None],
+    strategies: Sequence[str] = STRATEGIES,
+    *,
+    budgets_name: str = "budgets",
+) -> list[tuple[str, str, int | None]]:
+    """(strategy, method, budget) to run, checked: budgetless methods once, with budget None.
+
+    ValueError naming `methods`, `strategies` or the budgets (as `budgets_name`) for what `walk_forward` refuses.
+    """
     if isinstance(methods, str) or not methods:
         raise ValueError(f"methods: expected a non-empty sequence of method names, got {methods!r}")
     if isinstance(strategies, str) or not strategies:
@@ -216,7 +226,7 @@ def _tasks(methods: Sequence[str], budgets: Sequence[int | None], strategies: Se
             raise ValueError(f"strategies: expected names from {', '.join(STRATEGIES)}, got {strategy!r}")
     budgets = [None if b is None else check_budget(b, "entry_exit") for b in budgets]
     if not budgets and any(m not in BUDGETLESS_METHODS for m in methods):
-        raise ValueError("budgets: expected at least one budget (an integer, or None for the default)")
+        raise ValueError(f"{budgets_name}: expected at least one budget (an integer, or None for the default)")
     return [
         (strategy, method, budget)
         for strategy in dict.fromkeys(strategies)
@@ -251,7 +261,7 @@ def walk_forward(
     from tqdm.auto import tqdm
 
     sims = check_sims(sims, bars)
-    tasks = _tasks(methods, budgets, strategies)
+    tasks = check_tasks(methods, budgets, strategies)
     problem = backtest_windows(
         bars,
         n_sims=sims,

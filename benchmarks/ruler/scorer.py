@@ -81,20 +81,26 @@ def _per_sim(name: str, value, n_sims: int, *, flags: bool) -> np.ndarray:
     return arr if flags else arr.astype(np.float64)
 
 
+def _answer(strategy: str, h, l, close_at_eod, n_sims: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A method's answer checked and per simulation: `h`, `l` float64 `[S]` (finite), `close_at_eod` bool `[S]`."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy: expected one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    h = _per_sim("h", h, n_sims, flags=False)
+    l = _per_sim("l", l, n_sims, flags=False)
+    eod = _per_sim("close_at_eod", close_at_eod, n_sims, flags=True)
+    if not (np.isfinite(h).all() and np.isfinite(l).all()):
+        raise ValueError(f"h, l: expected finite offsets, got h={h.tolist()}, l={l.tolist()}")
+    return h, l, eod
+
+
 def score(reference: Reference, strategy: str, h, l, close_at_eod) -> np.ndarray:
     """The float64 objective of `strategy` on the reference's frozen data, per simulation `[S]`.
 
     Simulation `s` sums, over the strategy's legs and the days, `profit_per_day` at offsets `(h[s], l[s])` under
     policy `close_at_eod[s]`.  `h`, `l`: a number or `[S]`; `close_at_eod`: a bool or `[S]` bools.
     """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy: expected one of {', '.join(STRATEGIES)}, got {strategy!r}")
-    s = reference.close.shape[0]
-    h = _per_sim("h", h, s, flags=False)
-    l = _per_sim("l", l, s, flags=False)
-    eod = _per_sim("close_at_eod", close_at_eod, s, flags=True)
-    if not (np.isfinite(h).all() and np.isfinite(l).all()):
-        raise ValueError(f"h, l: expected finite offsets, got h={h.tolist()}, l={l.tolist()}")
+    h, l, eod = _answer(strategy, h, l, close_at_eod, reference.close.shape[0])
+    s = len(h)
     positions = legs(strategy, reference.high_pred, reference.low_pred, is_crypto=reference.is_crypto)
     out = np.empty(s, dtype=np.float64)
     for i in range(s):
@@ -121,17 +127,11 @@ def next_day_profit(reference: Reference, strategy: str, h, l, close_at_eod) -> 
     gives them), `profit_per_day` at offsets `(h[s], l[s])` under policy `close_at_eod[s]`.  `h`, `l`: a number
     or `[S]`; `close_at_eod`: a bool or `[S]` bools.  ValueError when the reference has no next day.
     """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy: expected one of {', '.join(STRATEGIES)}, got {strategy!r}")
     day = reference.next_day
     if day is None:
         raise ValueError(f"next_day: the {reference.workload} reference has no test days")
-    s = day.close.shape[0]
-    h = _per_sim("h", h, s, flags=False)
-    l = _per_sim("l", l, s, flags=False)
-    eod = _per_sim("close_at_eod", close_at_eod, s, flags=True)
-    if not (np.isfinite(h).all() and np.isfinite(l).all()):
-        raise ValueError(f"h, l: expected finite offsets, got h={h.tolist()}, l={l.tolist()}")
+    h, l, eod = _answer(strategy, h, l, close_at_eod, day.close.shape[0])
+    s = len(h)
     positions = legs(strategy, day.high_pred, day.low_pred, is_crypto=reference.is_crypto)
     total = np.zeros(s, dtype=np.float64)
     for leg in positions:

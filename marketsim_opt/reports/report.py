@@ -30,7 +30,6 @@ from ..comparison import BACKTEST_METHODS, Row, run_trials, to_markdown, trials_
 from ..data import OHLC
 from ..files import atomic_dir, check_output_dir
 from ..optimizers import METHODS
-from ..optimizers.api import BUDGETLESS_METHODS, check_budget, check_method
 from . import oos_stats
 from .extras import NEEDS, require_extra
 from .kernel_scaling import BATCH, ScalingPoint, measure_kernel_scaling, plot_kernel_scaling
@@ -87,7 +86,7 @@ def write_report(
     oos_methods = tuple(methods or oos.DEFAULT_METHODS)
     bars = oos_bars if oos_bars is not None else oos.bundled_series()
     oos_sims = oos.check_sims(oos_sims, bars, what="oos_sims")
-    _check_oos_budgets(oos_methods, oos_budgets)
+    oos.check_tasks(oos_methods, oos_budgets, budgets_name="oos_budgets")
 
     started = time.time()
     backtest = backtest if backtest is not None else workloads.backtest()
@@ -131,17 +130,6 @@ def write_report(
         oos_part = _oos_html(oos_rows, oos_md, is_crypto=oos_is_crypto)
         (tmp / "index.html").write_text(_index_html(rows, points, oos_part, time.time() - started))
     return rows, points
-
-
-def _check_oos_budgets(methods: Sequence[str], budgets: Sequence[int | None]) -> None:
-    """ValueError naming `methods` or `oos_budgets` for what `oos.walk_forward` would refuse after the other runs."""
-    for method in methods:
-        check_method(method)
-    for budget in budgets:
-        if budget is not None:
-            check_budget(budget, "entry_exit")
-    if not budgets and any(m not in BUDGETLESS_METHODS for m in methods):
-        raise ValueError("oos_budgets: expected at least one budget (an integer, or None for the default)")
 
 
 def _markdown_html(text: str) -> str:
