@@ -19,7 +19,6 @@ from collections.abc import Sequence
 
 from . import workloads
 from .comparison import (
-    BACKTEST_METHODS,
     DEFAULT_BUDGETS,
     csv_header,
     parse_budget,
@@ -31,8 +30,8 @@ from .comparison import (
 from .files import WriteError, atomic_dir, atomic_write, check_output_dir, check_output_file
 from .instrument import on_evaluations
 from .oos import DEFAULT_METHODS as OOS_METHODS
-from .optimizers import METHODS
-from .optimizers.api import BUDGETLESS_METHODS, check_method, check_seed, default_budget
+from .optimizers import registry
+from .optimizers.api import check_method, check_seed, default_budget, fast_optimize
 from .quality import regret_bp
 from .reports.extras import NEEDS, MissingExtraError, ToolError, require_extra
 from .reports.report import BACKTEST_BUDGETS, OOS_BUDGETS, OOS_FILES, OOS_SIMS, REPORT_BUDGETS
@@ -52,11 +51,17 @@ def _describe(workload: workloads.Workload) -> str:
 
 def _expected_evaluations(workload: workloads.Workload, method: str, budget: int | None) -> int | None:
     """Roughly how many candidates `run` scores (budget x simulations x policies per strategy); None if budgetless."""
-    if method in BUDGETLESS_METHODS:
+    if not registry.takes_budget(method):
         return None
     policies = 2 if workload.close_at_eod is None else 1
-    per_strategy = [budget or default_budget(s) for s in workloads.STRATEGIES]
+    per_strategy = [budget or default_budget(s, fast=fast_optimize()) for s in workloads.STRATEGIES]
     return sum(per_strategy) * workload.problem.n_sims * policies
+
+
+def _budget(args: argparse.Namespace) -> int | None:
+    """`--budget`: None for the strategy's default (the historical entry points make it 100 under
+    MARKETSIM_FAST_OPTIMIZE=1)."""
+    return None if args.budget is None else parse_budget(args.budget)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -64,7 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     check_method(args.method)
-    budget = None if args.budget is None else parse_budget(args.budget)
+    budget = _budget(args)
     workload = _workload(args.workload, args.csv, args.crypto, args.device)
     print(f"{_describe(workload)}; method {args.method}, device {args.device}", flush=True)
     total_time = total_nfev = total_syncs = 0
@@ -111,11 +116,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for method in args.methods or ():
         check_method(method)
     loaded = {"profile": workloads.profile(device=args.device)}
-    trials = trials_for("profile", args.methods or METHODS, budgets)
+    trials = trials_for("profile", args.methods or registry.names(), budgets)
     if args.csv is not None or args.backtest:
         backtest = workloads.backtest(args.csv, is_crypto=args.crypto, device=args.device)
         loaded[backtest.name] = backtest
-        trials += trials_for(backtest.name, args.methods or BACKTEST_METHODS, budgets)
+        trials += trials_for(backtest.name, args.methods or registry.names(backtest=True), budgets)
     for workload in loaded.values():
         print(_describe(workload), file=sys.stderr)
     rows = run_trials(trials, loaded, seed=args.seed, progress=not args.no_progress)
@@ -146,7 +151,7 @@ def _out_dir(args: argparse.Namespace) -> str:
 def _run_view(args: argparse.Namespace, write, doing: str, files: str) -> int:
     """Shared body of `profile` and `memory`: `write(workload, out, ...)` returns a summary with `to_text()`."""
     check_method(args.method)
-    budget = None if args.budget is None else parse_budget(args.budget)
+    budget = _budget(args)
     workload = _workload(args.workload, args.csv, args.crypto, args.device)
     out = _out_dir(args)
     print(f"{_describe(workload)}", flush=True)
@@ -327,11 +332,10 @@ def check_args(args: argparse.Namespace) -> None:
         for flag, given in (("--csv", args.csv is not None), ("--crypto", args.crypto)):
             if given:
                 raise ValueError(f"{flag} applies to --workload backtest; the profile workload is synthetic")
-    if getattr(args, "method", None) in BUDGETLESS_METHODS and args.budget is not None:
-        why = {"exact": "it solves the problem exactly", "zero": "it leaves the offsets at 0"}.get(
-            args.method, "its candidates are fixed: the exact optimum's cell or a lattice of the box"
-        )
-        raise ValueError(f"--budget does not apply to --method {args.method} ({why}, no budget)")
+    method = getattr(args, "method", None)
+    if method is not None and args.budget is not None and not registry.takes_budget(method):
+        about = registry.get(method).about
+        raise ValueError(f"--budget does not apply to --method {method} (it takes no budget: {about})")
     if args.command == "compare":
         if args.crypto and args.csv is None and not args.backtest:
             raise ValueError("--crypto applies to the backtest: add --csv FILE or --backtest")
@@ -376,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="both optimizations of a workload (default: profile with DIRECT)")
     run.add_argument("--workload", choices=("profile", "backtest"), default="profile")
-    run.add_argument("--method", default="direct", help=f"one of {', '.join(METHODS)} (default: direct)")
+    run.add_argument("--method", default="direct", help=f"one of {', '.join(registry.names())} (default: direct)")
     run.add_argument("--budget", help="candidates per optimization, or 'default' (500 entry/exit, 240 always-on)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     common(run)
@@ -403,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(name, help=f"a workload's {what} (default: profile with DIRECT)")
         p.add_argument("--workload", choices=("profile", "backtest"), default="profile")
-        p.add_argument("--method", default="direct", help=f"one of {', '.join(METHODS)} (default: direct)")
+        p.add_argument("--method", default="direct", help=f"one of {', '.join(registry.names())} (default: direct)")
         p.add_argument("--budget", help="candidates per optimization, or 'default'")
         p.add_argument("--out", metavar="DIR", help="output folder (default: reports/<command>-<workload>-<method>)")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")

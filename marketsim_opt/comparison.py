@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass, fields, replace
 import numpy as np
 
 from .files import atomic_write
-from .optimizers import METHODS
-from .optimizers.api import BUDGETLESS_METHODS, check_budget, check_method
+from .optimizers import registry
+from .optimizers.api import check_budget, check_method
+from .optimizers.registry import takes_budget
 from .quality import exact_optimum, regret_bp
 from .workloads import STRATEGIES, Workload, run
 
@@ -36,12 +37,12 @@ __all__ = [
 #: Budgets every method runs at by default (`exact` and `zero` take none): 100 (MARKETSIM_FAST_OPTIMIZE) and the
 #: historic default.
 DEFAULT_BUDGETS = ("100", "default")
-#: Methods run on a backtest by default.  NGOpt is left out there because it costs about 1.7 s per
-#: simulation and policy at budget 100 (~4 min per strategy for 70 simulations), and optuna's TPE
-#: because it costs about 0.3 s per simulation and policy at budget 100 (~40 s per strategy) and several
-#: seconds at the default budgets (minutes per strategy).  Name them in `methods` to run them anyway.
-SLOW_ON_BACKTEST = ("nevergrad:NGOpt", "optuna:TPE")
-BACKTEST_METHODS = tuple(m for m in METHODS if m not in SLOW_ON_BACKTEST)
+#: The built-in methods run on a backtest by default (`registry.names(backtest=True)` at import; each method's
+#: `backtest` flag).  NGOpt is left out there because it costs about 1.7 s per simulation and policy at budget
+#: 100 (~4 min per strategy for 70 simulations), and optuna's TPE because it costs about 0.3 s per simulation
+#: and policy at budget 100 (~40 s per strategy) and several seconds at the default budgets (minutes per
+#: strategy).  Name them in `methods` to run them anyway.
+BACKTEST_METHODS = registry.names(backtest=True)
 
 
 @dataclass(frozen=True)
@@ -93,17 +94,19 @@ def parse_budget(text: str) -> int | None:
 
 def trials_for(
     workload: str,
-    methods: Sequence[str] = METHODS,
+    methods: Sequence[str] | None = None,
     budgets: Sequence[int | None] = (100, None),
     strategies: Sequence[str] = STRATEGIES,
 ) -> list[Trial]:
-    """Every strategy x method x budget of one workload (`exact` and `zero` once: they take no budget)."""
+    """Every strategy x method x budget of one workload (`methods`: every registered one by default); a
+    method without a budget (`exact`, `zero`, ...) once."""
+    methods = registry.names() if methods is None else methods
     for method in methods:
         check_method(method)
     trials = []
     for strategy in strategies:
         for method in methods:
-            for budget in (None,) if method in BUDGETLESS_METHODS else dict.fromkeys(budgets):
+            for budget in dict.fromkeys(budgets) if takes_budget(method) else (None,):
                 trials.append(Trial(workload, strategy, method, budget))
     return trials
 
@@ -129,14 +132,12 @@ def run_trials(
             first = next(t for t in trials if t.method == method)
             w = workloads[first.workload]
             one = replace(w, problem=w.problem[0]) if w.problem.batched else w  # one simulation is enough
-            run(one, first.strategy, method=method, budget=None if method in BUDGETLESS_METHODS else 4)
+            run(one, first.strategy, method=method, budget=4 if takes_budget(method) else None)
     optima: dict[tuple[str, str], np.ndarray] = {}
     rows = []
     bar = tqdm(trials, unit="run", disable=not progress, dynamic_ncols=True)
     for trial in bar:
-        budget_text = (
-            "-" if trial.method in BUDGETLESS_METHODS else ("default" if trial.budget is None else str(trial.budget))
-        )
+        budget_text = ("default" if trial.budget is None else str(trial.budget)) if takes_budget(trial.method) else "-"
         bar.set_description(f"{trial.workload} {trial.strategy} {trial.method} {budget_text}")
         workload = workloads[trial.workload]
         result = run(workload, trial.strategy, method=trial.method, budget=trial.budget, seed=seed)
@@ -144,7 +145,7 @@ def run_trials(
         if key not in optima:
             optima[key] = exact_optimum(result)
         regret = np.atleast_1d(regret_bp(result, optimum=optima[key]))
-        if trial.budget is None and trial.method not in BUDGETLESS_METHODS:
+        if trial.budget is None and takes_budget(trial.method):
             budget_text = f"{result.budget} (default)"
         row = Row(
             workload=trial.workload,

@@ -28,7 +28,8 @@ import torch
 from . import workloads
 from .data import OHLC, DataError, Problem, backtest_windows, bars_to_moves, forecast_moves, forecast_source
 from .files import atomic_write
-from .optimizers.api import BUDGETLESS_METHODS, check_budget, check_method
+from .optimizers.api import check_budget, check_method
+from .optimizers.registry import takes_budget
 from .quality import exact_optimum, regret_bp, score_f64
 from .strategies import Objective, always_on_objective, entry_exit_objective
 from .workloads import STRATEGIES, Workload
@@ -225,13 +226,13 @@ def check_tasks(
         if strategy not in STRATEGIES:
             raise ValueError(f"strategies: expected names from {', '.join(STRATEGIES)}, got {strategy!r}")
     budgets = [None if b is None else check_budget(b, "entry_exit") for b in budgets]
-    if not budgets and any(m not in BUDGETLESS_METHODS for m in methods):
+    if not budgets and any(takes_budget(m) for m in methods):
         raise ValueError(f"{budgets_name}: expected at least one budget (an integer, or None for the default)")
     return [
         (strategy, method, budget)
         for strategy in dict.fromkeys(strategies)
         for method in dict.fromkeys(methods)
-        for budget in ((None,) if method in BUDGETLESS_METHODS else dict.fromkeys(budgets))
+        for budget in (dict.fromkeys(budgets) if takes_budget(method) else (None,))
     ]
 
 
@@ -292,10 +293,10 @@ def walk_forward(
     rows: list[OosRow] = []
     bar = tqdm(tasks, unit="fit", disable=not progress, dynamic_ncols=True)
     for strategy, method, budget in bar:
-        shown = "-" if method in BUDGETLESS_METHODS else ("default" if budget is None else str(budget))
+        shown = ("default" if budget is None else str(budget)) if takes_budget(method) else "-"
         bar.set_description(f"{bars.symbol} {strategy} {method} {shown}")
         result = workloads.run(workload, strategy, method=method, budget=budget, seed=seed)
-        if budget is None and method not in BUDGETLESS_METHODS:
+        if budget is None and takes_budget(method):
             shown = f"{result.budget} (default)"
         if strategy not in optima:
             optima[strategy] = exact_optimum(result)

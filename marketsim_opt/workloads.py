@@ -21,7 +21,7 @@ from .data import (
     synthetic_ohlc,
     synthetic_problem,
 )
-from .optimizers import OptimizeResult, optimize, optimize_always_on, optimize_entry_exit
+from .optimizers import OptimizeResult, optimize, optimize_always_on, optimize_entry_exit, registry
 from .strategies import always_on_objective, entry_exit_objective, entry_exit_positions, stack_objectives
 
 __all__ = [
@@ -149,10 +149,10 @@ def run_stacked(
 
     The result covers `2 S` rows, `STRATEGIES` in order (rows `[0, S)` entry/exit,
     `[S, 2S)` always-on), with one read-back for all of them; `syncs` and
-    `wall_time` are the whole workload's.  Methods other than `exact` need an
-    explicit `budget` (the strategies' defaults differ).
+    `wall_time` are the whole workload's.  Methods that take a budget need an
+    explicit one (the strategies' defaults differ).
     """
-    if budget is None and method != "exact":
+    if budget is None and registry.takes_budget(method):
         raise ValueError(f"budget: {method} over both strategies at once needs an explicit budget")
     p = workload.problem
     stacked = stack_objectives([entry_exit_objective(p), always_on_objective(p)])

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from marketsim_opt import Problem, optimize_always_on, optimize_entry_exit, regret_bp
 from marketsim_opt.data import synthetic_problem
-from marketsim_opt.optimizers import exact as exact_method
+from marketsim_opt.optimizers import registry
 from marketsim_opt.quality import exact_optimum, score_f64
 from marketsim_opt.strategies import Objective, entry_exit_positions
 from marketsim_opt.workloads import profile
@@ -74,22 +74,23 @@ def test_profile_regret_of_direct_is_positive():
     assert regret_bp(res, res.objective.problem) > 0.0
 
 
-def test_optimum_argument_skips_the_exact_solve(monkeypatch):
+def test_optimum_argument_skips_the_exact_solve():
     """`optimum=` (from exact_optimum) gives the same regret, is what the regret is measured from, and runs no
     exact solve (the solver is counted: once without `optimum=`, never with it)."""
     res = run(batch(10, range(3)), "always_on", method="grid", budget=36, close_at_eod=None)
     solves = []
-    solve_policies = exact_method.solve_policies
-    monkeypatch.setattr(exact_method, "solve_policies", lambda *a, **k: solves.append(1) or solve_policies(*a, **k))
-    optimum = exact_optimum(res)
-    assert optimum.shape == (3,) and len(solves) == 1
-    exact = run(batch(10, range(3)), "always_on", method="exact", close_at_eod=None)
-    assert optimum.tolist() == exact.supremum.tolist()
-    recomputed = regret_bp(res)
-    assert len(solves) == 3  # exact_optimum, the exact run, regret_bp without optimum=
-    given = regret_bp(res, optimum=optimum)
-    shifted = regret_bp(res, optimum=optimum + 1e-4)
-    assert len(solves) == 3
+    real = registry.get("exact")
+    counted = dataclasses.replace(real, solve_policies=lambda *a, **k: solves.append(1) or real.solve_policies(*a, **k))
+    with registry.registered(counted, replace=True):
+        optimum = exact_optimum(res)
+        assert optimum.shape == (3,) and len(solves) == 1
+        exact = run(batch(10, range(3)), "always_on", method="exact", close_at_eod=None)
+        assert optimum.tolist() == exact.supremum.tolist()
+        recomputed = regret_bp(res)
+        assert len(solves) == 3  # exact_optimum, the exact run, regret_bp without optimum=
+        given = regret_bp(res, optimum=optimum)
+        shifted = regret_bp(res, optimum=optimum + 1e-4)
+        assert len(solves) == 3
     np.testing.assert_array_equal(given, recomputed)
     np.testing.assert_allclose(shifted, recomputed + 1.0, atol=1e-9)
 

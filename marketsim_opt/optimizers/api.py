@@ -14,7 +14,6 @@ needs counts it can trust counts them itself.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import numbers
 import os
@@ -28,8 +27,7 @@ from ..data import DEFAULT_FEE, Problem, check_values
 from ..instrument import accounting, read_list
 from ..kernel import check_flag
 from ..strategies import Objective, always_on_objective, entry_exit_objective
-from . import direct, exact, gradient, grid, optuna_tpe, robust, zero
-from . import nevergrad as ng_method
+from . import registry
 from .result import OptimizeResult, Solution
 
 __all__ = [
@@ -37,6 +35,8 @@ __all__ = [
     "optimize_always_on",
     "optimize",
     "default_budget",
+    "fast_optimize",
+    "FAST_BUDGET",
     "check_method",
     "check_budget",
     "check_seed",
@@ -50,17 +50,13 @@ __all__ = [
 ]
 
 DEFAULT_BOUNDS = ((-0.03, 0.03), (-0.03, 0.03))
-#: Method names; nevergrad's take the optimizer after a colon, e.g. "nevergrad:NGOpt", optuna's the sampler
-#: ("optuna:TPE").  optuna's are listed only where the optional `optuna` extra is installed (without it,
-#: `check_method` names the extra).
-METHODS = (
-    ("direct", "grid", "exact", "gradient", "zero", "exact:centre")
-    + tuple(f"robust:{name}" for name in robust.CRITERIA)
-    + tuple(f"nevergrad:{name}" for name in ng_method.OPTIMIZERS)
-    + (tuple(f"optuna:{name}" for name in optuna_tpe.SAMPLERS) if importlib.util.find_spec("optuna") else ())
-)
-#: Methods that take no budget: `budget=None` stays None (the result's `budget`); a given one is checked, unused.
-BUDGETLESS_METHODS = ("exact", "zero", "exact:centre") + tuple(f"robust:{name}" for name in robust.CRITERIA)
+#: The built-in method names (`registry.names()` at import: nevergrad's take the optimizer after a colon, e.g.
+#: "nevergrad:NGOpt", optuna's the sampler, "optuna:TPE", listed only where the optional `optuna` extra is
+#: installed).  `registry.names()` also lists methods registered later.
+METHODS = registry.names()
+#: The built-in methods that take no budget: `budget=None` stays None (the result's `budget`); a given one is
+#: checked, unused.  `registry.takes_budget(name)` answers for any method.
+BUDGETLESS_METHODS = tuple(name for name in METHODS if not registry.takes_budget(name))
 #: Policies whose values differ by less than this (fraction of the previous close, 1e-8 bp) tie.
 POLICY_TIE = 1e-12
 #: The most candidates per simulation and policy one call may ask for.  The batched methods score in bounded
@@ -73,52 +69,36 @@ MAX_SEED = 2**32 - 1
 #: wider box only adds points that all score alike (and float32 cannot hold much wider ones).
 MAX_OFFSET = 100.0
 _HISTORIC_BUDGETS = {"entry_exit": 500, "always_on": 240}
-_FAST_BUDGET = 100
+#: The default budget of both strategies under MARKETSIM_FAST_OPTIMIZE=1.
+FAST_BUDGET = 100
 
 
-def default_budget(strategy: str) -> int:
-    """500 (entry/exit) or 240 (always-on); 100 for both when MARKETSIM_FAST_OPTIMIZE=1 (read per call)."""
-    if os.environ.get("MARKETSIM_FAST_OPTIMIZE", "").strip() == "1":
-        return _FAST_BUDGET
-    return _HISTORIC_BUDGETS[strategy]
+def default_budget(strategy: str, *, fast: bool = False) -> int:
+    """500 (entry/exit) or 240 (always-on); FAST_BUDGET (100) for both with `fast`."""
+    return FAST_BUDGET if fast else _HISTORIC_BUDGETS[strategy]
+
+
+def fast_optimize() -> bool:
+    """Whether MARKETSIM_FAST_OPTIMIZE=1 is set (read per call).
+
+    Only the historical entry points (`optimize_entry_exit`, `optimize_always_on`) and the CLI read it: there it
+    makes a budgeted method's default budget FAST_BUDGET.  `optimize` and everything below it never look.
+    """
+    return os.environ.get("MARKETSIM_FAST_OPTIMIZE", "").strip() == "1"
+
+
+def _historical_budget(budget, method) -> int | None:
+    """The historical entry points' budget: FAST_BUDGET for None under MARKETSIM_FAST_OPTIMIZE=1 (budgeted
+    methods only), else `budget` as given (checked by `optimize`)."""
+    if budget is None and fast_optimize() and registry.get(method).budgeted:
+        return FAST_BUDGET
+    return budget
 
 
 def check_method(method: str) -> Callable[..., Solution]:
-    """The solver for a method name; ValueError naming `method` when unknown.
-
-    RuntimeError naming the extra to install for an `optuna:` method when optuna is not installed.
-    """
-    if not isinstance(method, str):
-        raise ValueError(f"method: expected a string, got {type(method).__name__}")
-    if method == "direct":
-        return direct.solve
-    if method == "grid":
-        return grid.solve
-    if method == "exact":
-        return exact.solve
-    if method == "gradient":
-        return gradient.solve
-    if method == "zero":
-        return zero.solve
-    if method == "exact:centre":
-        return robust.solve_centre
-    if method.startswith("robust:"):
-        criterion = method.split(":", 1)[1]
-        if criterion not in robust.CRITERIA:
-            raise ValueError(
-                f"method: unknown robust criterion {criterion!r} in {method!r}; expected one of "
-                + ", ".join(f"robust:{c}" for c in robust.CRITERIA)
-            )
-        return lambda obj, bounds, budget, seed: robust.solve_box(obj, bounds, budget, seed, criterion=criterion)
-    if method.startswith("optuna:"):
-        name = method.split(":", 1)[1]
-        optuna_tpe.check_name(name)
-        return lambda obj, bounds, budget, seed: optuna_tpe.solve(obj, bounds, budget, seed, name=name)
-    if method.startswith("nevergrad:"):
-        name = method.split(":", 1)[1]
-        ng_method.check_name(name)
-        return lambda obj, bounds, budget, seed: ng_method.solve(obj, bounds, budget, seed, name=name)
-    raise ValueError(f"method: unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    """The solver of a registered method (`registry.get(method).solve`); ValueError naming `method` when
+    unknown, `registry.MissingExtra` (a RuntimeError) naming the extra to install when it needs a missing one."""
+    return registry.get(method).solve
 
 
 def _check_bounds(bounds) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -204,19 +184,20 @@ def optimize(
     (`instrument.accounting`, this thread's).
     """
     start = time.perf_counter()
-    solver = check_method(method)
-    budget = None if method in BUDGETLESS_METHODS and budget is None else check_budget(budget, strategy)
+    spec = registry.get(method)
+    budget = None if not spec.budgeted and budget is None else check_budget(budget, strategy)
     bounds = _check_bounds(bounds)
     policies = _check_policy(close_at_eod)
     seed = check_seed(seed)
     with accounting() as counter:
-        if method == "exact":  # both policies share the candidates and thresholds
-            solutions = exact.solve_policies(objective, bounds, policies)
+        if spec.solve_policies is not None:  # e.g. exact: both policies share the candidates and thresholds
+            solutions = spec.solve_policies(objective, bounds, policies)
         else:
-            solutions = [solver(objective.with_policy(policy), bounds, budget, seed) for policy in policies]
+            solutions = [spec.solve(objective.with_policy(policy), bounds, budget, seed) for policy in policies]
         host = _read_back(solutions)
     n_sims = objective.problem.n_sims
-    key = "supremum" if method == "exact" else "criterion" if host[0]["criterion"] is not None else "profit"
+    # The policy search compares what the method maximised: its criterion, else the supremum, else the profit.
+    key = next(f for f in ("criterion", "supremum", "profit") if host[0][f] is not None)
     values = np.stack([row[key] for row in host])  # [P, S]
     # The first policy within POLICY_TIE of the best wins: closer than that is float64 rounding, not a better policy.
     pick = np.argmax(values >= values.max(axis=0) - POLICY_TIE, axis=0)
@@ -285,7 +266,8 @@ def optimize_entry_exit(
     """Find `(h, l)` maximising the entry/exit profit, for `[N]` or batched `[S, N]` inputs.
 
     `close_at_eod=None` searches both policies and keeps the better.  `budget`
-    is candidates per simulation and policy (default 500, at most MAX_BUDGET; unused by BUDGETLESS_METHODS); `seed` an
+    is candidates per simulation and policy (default 500, or 100 with MARKETSIM_FAST_OPTIMIZE=1; at most MAX_BUDGET;
+    unused by the methods without one); `seed` an
     integer in [0, 2**32 - 1].  Bad arguments raise ValueError (DataError for the tensors) naming them.
     """
     start = time.perf_counter()
@@ -306,7 +288,7 @@ def optimize_entry_exit(
         close_at_eod=close_at_eod,
         bounds=bounds,
         method=method,
-        budget=budget,
+        budget=_historical_budget(budget, method),
         seed=seed,
     )
     return _include_input_checks(result, counter.syncs, start)
@@ -329,7 +311,8 @@ def optimize_always_on(
 ) -> OptimizeResult:
     """Find `(h, l)` maximising the always-on profit (buy leg + sell leg; buy only for crypto).
 
-    The fee defaults to 0.0015 for crypto and 0.0005 otherwise; `budget` defaults to 240.  `is_crypto` must
+    The fee defaults to 0.0015 for crypto and 0.0005 otherwise; `budget` defaults to 240 (100 with
+    MARKETSIM_FAST_OPTIMIZE=1).  `is_crypto` must
     be a bool; the other arguments follow `optimize_entry_exit`.
     """
     start = time.perf_counter()
@@ -342,7 +325,7 @@ def optimize_always_on(
         close_at_eod=close_at_eod,
         bounds=bounds,
         method=method,
-        budget=budget,
+        budget=_historical_budget(budget, method),
         seed=seed,
     )
     return _include_input_checks(result, counter.syncs, start)

@@ -26,10 +26,10 @@ from pathlib import Path
 import torch
 
 from .. import oos, workloads
-from ..comparison import BACKTEST_METHODS, Row, run_trials, to_markdown, trials_for, write_csv
+from ..comparison import Row, run_trials, to_markdown, trials_for, write_csv
 from ..data import OHLC
 from ..files import atomic_dir, check_output_dir
-from ..optimizers import METHODS
+from ..optimizers import registry
 from . import oos_stats
 from .extras import NEEDS, require_extra
 from .kernel_scaling import BATCH, ScalingPoint, measure_kernel_scaling, plot_kernel_scaling
@@ -72,7 +72,8 @@ def write_report(
     `out_dir` (replaced whole).  Returns the comparison's rows and the scaling points (the out-of-sample rows are
     in `oos.csv`).
 
-    `methods` narrows every section (default: all on profile, `BACKTEST_METHODS` on the backtest,
+    `methods` narrows every section (default: every registered method on profile, those with the `backtest`
+    flag on the backtest,
     `oos.DEFAULT_METHODS` out of sample); each section has its own budgets.  The out-of-sample section walks
     forward `oos_sims` simulations of `oos_bars` (default: the bundled series, the one `workloads.backtest()` runs
     on; pass the bars of a CSV backtest, with `oos_is_crypto`, to match it).  matplotlib, arch, the
@@ -91,8 +92,8 @@ def write_report(
     started = time.time()
     backtest = backtest if backtest is not None else workloads.backtest()
     loaded = {"profile": workloads.profile(), backtest.name: backtest}
-    trials = trials_for("profile", methods or METHODS, budgets)
-    trials += trials_for(backtest.name, methods or BACKTEST_METHODS, backtest_budgets)
+    trials = trials_for("profile", methods or registry.names(), budgets)
+    trials += trials_for(backtest.name, methods or registry.names(backtest=True), backtest_budgets)
     rows = run_trials(trials, loaded, seed=seed, progress=progress)
     oos_rows = oos.walk_forward(
         bars,

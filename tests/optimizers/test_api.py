@@ -435,21 +435,23 @@ def test_caller_accounting_region_gets_the_calls_account(small, method):
 
 
 @pytest.mark.parametrize("offset", [3, -2])
-def test_reported_nfev_that_differs_from_the_count_is_returned_as_reported(small, offset, monkeypatch):
+def test_reported_nfev_that_differs_from_the_count_is_returned_as_reported(small, offset):
     """The library reports what its solvers did and never raises over two counts: a solver whose nfev is off by
     `offset` from the candidates it scored (each policy's run) returns normally, with the solver's nfev."""
-    from marketsim_opt.optimizers import direct
+    import dataclasses
 
-    real_solve = direct.solve
+    from marketsim_opt.optimizers import registry
+
+    real = registry.get("direct")
 
     def misreporting(objective, bounds, budget, seed):
-        solution = real_solve(objective, bounds, budget, seed)
+        solution = real.solve(objective, bounds, budget, seed)
         solution.nfev = np.asarray(solution.nfev) + offset
         return solution
 
-    monkeypatch.setattr(direct, "solve", misreporting)
-    with count_syncs() as counter:
+    with registry.registered(dataclasses.replace(real, solve=misreporting), replace=True), count_syncs() as counter:
         res = solve(small, "entry_exit", method="direct", budget=10, close_at_eod=None)
+    assert registry.get("direct") is real  # restored
     assert res.nfev == counter.evaluations + 2 * offset  # two policies, each off by `offset`
     assert type(res.nfev) is int and res.syncs == counter.syncs
     assert np.isfinite(res.profit)
