@@ -128,5 +128,5 @@ def test_compiled_batch_matches_eager_on_cuda():
     compiled.warm_up(obj, 1024)
     with count_syncs(cuda=True) as counter:
         fused = obj.batch(h, -h, compiled=True)
-    assert counter.syncs == 0 and compiled.fallback_reason() is None
+    assert counter.syncs == 0 and compiled.fallback_reason("cuda") is None
     torch.testing.assert_close(fused, obj.batch(h, -h), rtol=0, atol=1e-12)

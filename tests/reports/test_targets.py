@@ -97,7 +97,7 @@ def test_batched_target_times_batch_candidates_per_call(monkeypatch):
 
     monkeypatch.setattr(targets, "entry_exit_objective", lambda problem: Counting(entry_exit_objective(problem)))
     monkeypatch.setattr(targets.compiled, "warm_up", lambda objective, batch: 0.0)
-    monkeypatch.setattr(targets.compiled, "fallback_reason", lambda: "")
+    monkeypatch.setattr(targets.compiled, "fallback_reason", lambda device=None: "")
     for skipped in ("run_all", "run_stacked", "run"):  # the other targets are not under test here
         monkeypatch.setattr(targets.workloads, skipped, lambda *a, **k: _FakeResult())
     best_time = targets._best_time
