@@ -159,7 +159,7 @@ def _measure(repeats: int, large: bool, say: Callable[[str], None]) -> list[Targ
     eager = _best_time(lambda: objective.batch(h, l), repeats) / BATCH
     compile_seconds = compiled.warm_up(objective, BATCH)
     fused = _best_time(lambda: objective.batch(h, l, compiled=True), repeats) / BATCH
-    reason = compiled.fallback_reason(objective.problem.device)
+    reason = compiled.fallback_reason(h.device)
     path = f"eager fallback: {reason}" if reason else "torch.compile"
     out.append(
         Target(
