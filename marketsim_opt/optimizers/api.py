@@ -203,14 +203,17 @@ def optimize(
     pick = np.argmax(values >= values.max(axis=0) - POLICY_TIE, axis=0)
     cols = np.arange(n_sims)
 
+    def picked(field: str) -> np.ndarray:
+        return np.stack([row[field] for row in host])[pick, cols]  # [S]
+
     def chosen(field: str):
         if host[0][field] is None:
             return None
-        picked = np.stack([row[field] for row in host])[pick, cols]
-        return picked if objective.problem.batched else float(picked[0])
+        return picked(field) if objective.problem.batched else float(picked(field)[0])
 
     chosen_policy = np.array(policies)[pick]
     nfev = sum(np.asarray(sol.nfev) for sol in solutions)  # as the solvers report it, never checked against a count
+    ok, message = _outcome(method, picked("h"), picked("l"), picked("profit"), bounds)
     return OptimizeResult(
         h=chosen("h"),
         l=chosen("l"),
@@ -226,7 +229,32 @@ def optimize(
         policies=policies,
         bounds=bounds,
         objective=objective,
+        success=ok if objective.problem.batched else bool(ok[0]),
+        message=message,
     )
+
+
+#: How far outside the box a returned point may lie and still count as inside (float32 rounding of the bounds).
+BOX_TOLERANCE = 1e-6
+
+
+def _outcome(method: str, h: np.ndarray, l: np.ndarray, profit: np.ndarray, bounds) -> tuple[np.ndarray, str]:
+    """Per simulation `[S]`, whether the method returned a finite point inside the box with a finite profit, and a
+    one-line message (scipy's `success` / `message`), naming up to five simulations that failed and why."""
+    (h_lo, h_hi), (l_lo, l_hi) = bounds
+    finite = np.isfinite(h) & np.isfinite(l)
+    inside = (h >= h_lo - BOX_TOLERANCE) & (h <= h_hi + BOX_TOLERANCE) & (l >= l_lo - BOX_TOLERANCE)
+    inside &= l <= l_hi + BOX_TOLERANCE
+    scored = np.isfinite(profit)
+    ok = finite & inside & scored
+    n = len(ok)
+    if ok.all():
+        return ok, f"{method}: a finite point in the box for all {n} simulation(s)"
+    reasons = np.where(~inside, "(h, l) outside the bounds", "non-finite profit")
+    reasons = np.where(~finite, "non-finite (h, l)", reasons)
+    bad = np.flatnonzero(~ok)
+    listed = ", ".join(f"{i} ({reasons[i]})" for i in bad[:5]) + (f", and {len(bad) - 5} more" if len(bad) > 5 else "")
+    return ok, f"{method}: {len(bad)} of {n} simulation(s) failed: {listed}"
 
 
 def _problem(close, high, high_pred, low, low_pred, *, is_crypto: bool, trading_fee: float) -> Problem:

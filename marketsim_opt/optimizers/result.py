@@ -49,6 +49,9 @@ class OptimizeResult:
       `wall_time`: seconds for the whole call.  Both cover all simulations.
     - `supremum`: `exact` only: the supremum over the box (float64), which
       `profit` is within 1e-9 of.  Other methods claim nothing about optimality.
+    - `success`: per simulation, whether the method returned a finite point inside
+      the box with a finite profit (as scipy's `success`; it says nothing about
+      optimality); `message`: one line saying so, or which simulations failed and why.
     """
 
     h: Any
@@ -65,6 +68,8 @@ class OptimizeResult:
     policies: tuple[bool, ...] = (False,)
     bounds: tuple[tuple[float, float], tuple[float, float]] = ((-0.03, 0.03), (-0.03, 0.03))
     objective: Objective | None = field(default=None, repr=False, compare=False)
+    success: Any = True
+    message: str = ""
 
     @property
     def x(self) -> np.ndarray:

@@ -455,3 +455,41 @@ def test_reported_nfev_that_differs_from_the_count_is_returned_as_reported(small
     assert res.nfev == counter.evaluations + 2 * offset  # two policies, each off by `offset`
     assert type(res.nfev) is int and res.syncs == counter.syncs
     assert np.isfinite(res.profit)
+
+
+# --- success and message -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["exact", "grid", "direct", "zero", "robust:mean"])
+def test_success_and_message_of_a_normal_run(method):
+    """Every simulation returned a finite point in the box: success per simulation (a bool unbatched)."""
+    batch, _ = batch_of(8, range(3))
+    budget = None if method in ("exact", "zero", "robust:mean") else 16
+    res = solve(batch, "entry_exit", method=method, budget=budget)
+    assert res.success.tolist() == [True] * 3
+    assert res.message == f"{method}: a finite point in the box for all 3 simulation(s)"
+    assert solve(batch[0], "entry_exit", method=method, budget=budget).success is True
+
+
+def test_failed_simulations_are_named():
+    """A method that returns a non-finite profit for one simulation and a point outside the box for another:
+    those two are unsuccessful, and the message names them with the reason."""
+    from marketsim_opt.optimizers import registry
+    from marketsim_opt.optimizers.result import Solution
+
+    def broken(objective, bounds, budget, seed):
+        s = objective.problem.n_sims
+        h = torch.zeros(s, dtype=torch.float64)
+        h[2] = 0.5  # outside the default box
+        profit = torch.zeros(s, dtype=torch.float64)
+        profit[1] = float("nan")
+        return Solution(h, torch.zeros(s, dtype=torch.float64), profit, np.full(s, 1))
+
+    toy = registry.Method("toy:broken", broken, batched=True, budgeted=False)
+    batch, _ = batch_of(8, range(4))
+    with registry.registered(toy):
+        res = solve(batch, "entry_exit", method="toy:broken", close_at_eod=False)
+    assert res.success.tolist() == [True, False, False, True]
+    assert res.message == (
+        "toy:broken: 2 of 4 simulation(s) failed: 1 (non-finite profit), 2 ((h, l) outside the bounds)"
+    )
