@@ -7,8 +7,8 @@ Writes into one output folder (replaced whole, never left half-written):
 - `tradeoff.csv`, `tradeoff.md`: the same numbers (`comparison.Row` fields);
 - `oos.csv`: the walk-forward out-of-sample record (`oos.walk_forward` on the backtest's series, the bundled one
   by default): one row per (simulation, strategy, method, budget), columns in `oos.COLUMNS`;
-- `oos-stats.md`, `oos-stats.png`, `oos-stats.svg`: its statistics (bootstrap intervals against `direct@default`
-  and `zero`, SPA, MCS) and the plot of in-sample regret against next-day profit (`oos_stats.write_stats`);
+- `oos-stats.md`, `oos-stats.png`, `oos-stats.svg`: its statistics (bootstrap intervals against `direct@default`,
+  `zero` and `exact`, SPA, MCS) and the plot of in-sample regret against next-day profit (`oos_stats.write_stats`);
 - `kernel-scaling.png`, `kernel-scaling.svg`, `kernel-scaling.csv`: cost per evaluation against `N`;
 - `index.html`: the pictures and the tables on one page.
 """
@@ -158,7 +158,8 @@ the next, unseen day. The plot puts each method's mean in-sample regret (bp, sym
 profit (bp of the previous close, y), one panel per strategy; the bars are the 95 % stationary-bootstrap interval
 of its difference from zero offsets, placed around zero's mean (dashed line), so a bar clear of that line is a
 difference beyond noise. The tables give the means, the intervals against <code>direct@default</code> (the
-historic default) and <code>zero</code>, Hansen's SPA and the model confidence set. Methods: {methods}.
+historic default), <code>zero</code> and <code>exact</code>, Hansen's SPA and the model confidence set.
+Methods: {methods}.
 Data: <a href="oos.csv">oos.csv</a> (one row per simulation, strategy, method and budget),
 <a href="oos-stats.md">oos-stats.md</a>.</p>
 <img id="oos-stats" src="oos-stats.png" alt="mean next-day profit (bp) against mean in-sample regret (bp) per method">
