@@ -95,15 +95,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     for strategy, result in zip(workloads.STRATEGIES, results):
         regret = regret_bp(result)
         total_time += result.wall_time
-        nfev = int(sum(result.nfev) if result.batched else result.nfev)
+        nfev = int(result.nfev.sum())
         total_nfev += nfev
         total_syncs += result.syncs
-        if result.batched:
+        if result.n_sims > 1:
             where = f"mean profit {result.profit.mean():+.5f}, mean regret {regret.mean():.3g} bp"
         else:
+            one = result.scalar
             where = (
-                f"h {result.h:+.5f}, l {result.l:+.5f}, close_at_eod {result.close_at_eod}, "
-                f"profit {result.profit:+.5f}, regret {regret:.3g} bp"
+                f"h {one.h:+.5f}, l {one.l:+.5f}, close_at_eod {one.close_at_eod}, "
+                f"profit {one.profit:+.5f}, regret {regret[0]:.3g} bp"
             )
         print(f"  {strategy:<10} {where}; {result.wall_time:.3f} s, {nfev} evaluations, {result.syncs} host syncs")
     print(f"  total      {total_time:.3f} s, {total_nfev} evaluations, {total_syncs} host syncs")

@@ -131,7 +131,7 @@ def run_trials(
         for method in dict.fromkeys(t.method for t in trials):
             first = next(t for t in trials if t.method == method)
             w = workloads[first.workload]
-            one = replace(w, problem=w.problem[0]) if w.problem.batched else w  # one simulation is enough
+            one = replace(w, problem=w.problem[0])  # one simulation is enough
             run(one, first.strategy, method=method, budget=4 if takes_budget(method) else None)
     optima: dict[tuple[str, str], np.ndarray] = {}
     rows = []
@@ -144,7 +144,7 @@ def run_trials(
         key = (trial.workload, trial.strategy)
         if key not in optima:
             optima[key] = exact_optimum(result)
-        regret = np.atleast_1d(regret_bp(result, optimum=optima[key]))
+        regret = regret_bp(result, optimum=optima[key])
         if trial.budget is None and takes_budget(trial.method):
             budget_text = f"{result.budget} (default)"
         row = Row(

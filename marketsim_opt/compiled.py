@@ -3,7 +3,7 @@
 Eager torch materialises a `[K, N]` tensor for every operation of the kernel;
 compiled (inductor: C++ on CPU, Triton on CUDA), the kernel and its sum over
 days become one loop.  Compiling takes seconds (inductor caches the result on
-disk), so the compiled path is opt-in (`Objective.batch(..., compiled=True)`)
+disk), so the compiled path is opt-in (`Objective.score(..., compiled=True)`)
 and `warm_up` compiles ahead of time and returns the seconds it took, which
 keeps compilation out of timed regions.  Where compilation cannot run (no C++
 compiler, no Triton, an unsupported platform) the call falls back to eager
@@ -136,9 +136,9 @@ def fallback_reason(device: torch.device | str | None = None) -> str | None:
 def warm_up(objective, k: int) -> float:
     """Compile the batched path for `objective` at `k` candidates; the seconds it took (0 once compiled)."""
     opts = dict(dtype=objective.problem.dtype, device=objective.problem.device)
-    shape = (objective.problem.n_sims, k) if objective.problem.batched else (k,)
+    shape = (objective.problem.n_sims, k)
     start = time.perf_counter()
-    objective.batch(torch.zeros(shape, **opts), torch.zeros(shape, **opts), compiled=True)
+    objective.score(torch.zeros(shape, **opts), torch.zeros(shape, **opts), compiled=True)
     if objective.problem.device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - start

@@ -90,7 +90,7 @@ def check_device(device: str | torch.device) -> torch.device:
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem (`[N]` tensors) or a batch of `S` problems (`[S, N]`), validated.
+    """A batch of `S` problems, `[S, N]` tensors, validated; one series (`[N]` tensors) is held as S = 1.
 
     Fields are day moves (fractions of the previous close): actual `close`,
     `high`, `low` and forecast `high_pred`, `low_pred`, all of one float dtype
@@ -131,14 +131,13 @@ class Problem:
         if shape[-1] == 0 or (len(shape) == 2 and shape[0] == 0):
             raise DataError(f"close: empty series, shape {shape}")
         check_values(tensors)
+        if len(shape) == 1:  # one series: a view as one row, so every consumer sees [S, N]
+            for name, t in tensors.items():
+                object.__setattr__(self, name, t.unsqueeze(0))
 
     def tensors(self) -> dict[str, Tensor]:
         """The five day tensors by field name."""
         return {name: getattr(self, name) for name in _FIELDS}
-
-    @property
-    def batched(self) -> bool:
-        return self.close.dim() == 2
 
     @property
     def n_days(self) -> int:
@@ -146,8 +145,8 @@ class Problem:
 
     @property
     def n_sims(self) -> int:
-        """Problems in the batch (1 for an unbatched problem)."""
-        return self.close.shape[0] if self.batched else 1
+        """Problems in the batch, `S` (1 for one series)."""
+        return self.close.shape[0]
 
     @property
     def device(self) -> torch.device:
@@ -164,17 +163,18 @@ class Problem:
         moved = {name: t.to(device=device, dtype=dtype) for name, t in self.tensors().items()}
         return Problem(**moved, is_crypto=self.is_crypto, trading_fee=self.trading_fee)
 
-    def __getitem__(self, index: int | slice) -> Problem:
-        """Simulation(s) `index` of a batched problem (not re-validated, so no host sync)."""
-        if not self.batched:
-            raise TypeError("only a batched [S, N] problem can be indexed")
+    def __getitem__(self, index: int | slice | Tensor) -> Problem:
+        """Simulation(s) `index` as a problem of their rows (an int gives S = 1; not re-validated, no host sync)."""
+        if isinstance(index, int):
+            if not -self.n_sims <= index < self.n_sims:
+                raise IndexError(f"simulation {index} out of range for S = {self.n_sims}")
+            index = slice(index % self.n_sims, index % self.n_sims + 1)
         return self._derived({name: t[index] for name, t in self.tensors().items()})
 
     def concat(self, *others: Problem) -> Problem:
         """This problem's rows followed by `others'` as one `[S1 + S2 + ..., N]` batch (not re-validated).
 
-        All must share day count, dtype, device, fee and crypto flag; an `[N]`
-        problem counts as one row.
+        All must share day count, dtype, device, fee and crypto flag.
         """
         rows = [self, *others]
         for i, other in enumerate(others, start=1):
@@ -184,9 +184,7 @@ class Problem:
                 raise DataError(
                     f"problems: problem {i} has (days, dtype, device, fee, crypto) {theirs}, the first {ours}"
                 )
-        return self._derived(
-            {name: torch.cat([r.tensors()[name].reshape(-1, self.n_days) for r in rows]) for name in _FIELDS}
-        )
+        return self._derived({name: torch.cat([r.tensors()[name] for r in rows]) for name in _FIELDS})
 
     def as_float64(self) -> Problem:
         """The same problem in float64 (not re-validated: widening keeps values finite)."""

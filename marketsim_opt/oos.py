@@ -31,7 +31,7 @@ from .files import atomic_write
 from .optimizers.api import check_budget, check_method
 from .optimizers.registry import takes_budget
 from .quality import exact_optimum, regret_bp, score_f64
-from .strategies import Objective, always_on_objective, entry_exit_objective
+from .strategies import Objective, build_objective
 from .workloads import STRATEGIES, Workload
 
 __all__ = [
@@ -197,14 +197,6 @@ def next_days(bars: OHLC, *, sims: int, window: int = 20) -> dict[str, np.ndarra
     return out
 
 
-def _objective(strategy: str, problem: Problem) -> Objective:
-    if strategy == "entry_exit":
-        return entry_exit_objective(problem)
-    if strategy == "always_on":
-        return always_on_objective(problem)
-    raise ValueError(f"strategies: expected names from {', '.join(STRATEGIES)}, got {strategy!r}")
-
-
 def check_tasks(
     methods: Sequence[str],
     budgets: Sequence[int | None],
@@ -300,12 +292,11 @@ def walk_forward(
             shown = f"{result.budget} (default)"
         if strategy not in optima:
             optima[strategy] = exact_optimum(result)
-        h, l = np.asarray(result.h, dtype=np.float64), np.asarray(result.l, dtype=np.float64)
-        policy = np.asarray(result.close_at_eod, dtype=bool)
+        h, l, policy = result.h.astype(np.float64), result.l.astype(np.float64), result.close_at_eod
         in_sample = score_f64(result.objective, h, l, policy)
-        regret = np.atleast_1d(regret_bp(result, optimum=optima[strategy]))
+        regret = regret_bp(result, optimum=optima[strategy])
         if strategy not in tests:  # the test day's objective and positions depend on the strategy alone
-            objective = _objective(strategy, test)
+            objective = build_objective(test, strategy)
             legs = np.stack([leg[:, 0].cpu().numpy() for leg in objective.legs], axis=-1)  # [sims, legs]
             tests[strategy] = objective, legs
         test_objective, legs = tests[strategy]

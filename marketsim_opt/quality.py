@@ -14,9 +14,11 @@ __all__ = ["regret_bp", "score_f64", "exact_optimum"]
 
 @torch.no_grad()  # a score, not a graph: inputs that require grad (a user's model outputs) are read as values
 def score_f64(objective: Objective, h, l, close_at_eod) -> np.ndarray:
-    """The float64 objective at `(h, l)` under policy `close_at_eod`, per simulation (`[S]`)."""
-    p = objective.problem.as_float64()
-    legs = tuple(leg.double() for leg in objective.legs)
+    """The float64 objective at `(h, l)` under policy `close_at_eod`, per simulation (`[S]`).
+
+    `h`, `l`: `[S]` (or numbers for S = 1); `close_at_eod`: a bool or `[S]` bools.
+    """
+    exact64 = objective.as_float64()
     h = np.atleast_1d(np.asarray(h, dtype=np.float64))
     l = np.atleast_1d(np.asarray(l, dtype=np.float64))
     eod = np.broadcast_to(np.asarray(close_at_eod, dtype=bool), h.shape)
@@ -25,15 +27,11 @@ def score_f64(objective: Objective, h, l, close_at_eod) -> np.ndarray:
         rows = np.flatnonzero(eod == policy)
         if len(rows) == 0:
             continue
-        obj = Objective(
-            p if not p.batched else p[torch.as_tensor(rows)],
-            (legs if not p.batched else tuple(leg[torch.as_tensor(rows)] for leg in legs)),
-            policy,
-        )
-        ht = torch.as_tensor(h[rows], device=p.device)
-        lt = torch.as_tensor(l[rows], device=p.device)
-        scores = obj.batch(ht[:, None], lt[:, None])[:, 0] if p.batched else obj.batch(ht, lt)
-        out[rows] = scores.cpu().numpy()
+        index = torch.as_tensor(rows, device=exact64.problem.device)
+        obj = exact64.rows(index).with_policy(policy)
+        ht = torch.as_tensor(h[rows], device=obj.problem.device)
+        lt = torch.as_tensor(l[rows], device=obj.problem.device)
+        out[rows] = obj.score(ht[:, None], lt[:, None])[:, 0].cpu().numpy()
     return out
 
 
@@ -42,13 +40,13 @@ def exact_optimum(result: OptimizeResult) -> np.ndarray:
     from .optimizers.api import optimize
 
     exact = optimize(
+        result.objective.problem,
         result.objective,
-        strategy=result.strategy,
         close_at_eod=None if len(result.policies) == 2 else result.policies[0],
         bounds=result.bounds,
         method="exact",
     )
-    return np.atleast_1d(exact.supremum)
+    return exact.supremum
 
 
 def _same_problem(a, b) -> bool:
@@ -77,18 +75,15 @@ def _check_optimum(optimum, n_sims: int) -> np.ndarray:
 
 
 def regret_bp(result: OptimizeResult, problem=None, *, optimum: np.ndarray | None = None):
-    """`(exact optimum - float64 profit at result's (h, l)) * 1e4`, per simulation; a float when unbatched.
+    """`(exact optimum - float64 profit at result's (h, l)) * 1e4`, per simulation (`[S]`).
 
     `problem`, when given, must be the problem the result was computed on.
     `optimum` (from `exact_optimum`) skips recomputing the exact solution.
     """
     if not isinstance(result, OptimizeResult):
-        raise ValueError(
-            f"result: expected the OptimizeResult of optimize_entry_exit or optimize_always_on, "
-            f"got {type(result).__name__}"
-        )
+        raise ValueError(f"result: expected the OptimizeResult of optimize, got {type(result).__name__}")
     if result.objective is None:
-        raise ValueError("result: carries no objective; pass a result of optimize_entry_exit/optimize_always_on")
+        raise ValueError("result: carries no objective; pass a result of optimize")
     if problem is not None and not isinstance(problem, Problem):
         raise ValueError(f"problem: expected a marketsim_opt.Problem, got {type(problem).__name__}")
     if problem is not None and not _same_problem(problem, result.objective.problem):
@@ -96,4 +91,4 @@ def regret_bp(result: OptimizeResult, problem=None, *, optimum: np.ndarray | Non
     best = exact_optimum(result) if optimum is None else _check_optimum(optimum, result.objective.problem.n_sims)
     achieved = score_f64(result.objective, result.h, result.l, result.close_at_eod)
     regret = (best - achieved) * 1e4
-    return regret if result.batched else float(regret[0])
+    return regret

@@ -4,15 +4,16 @@ A strategy is a tuple of *legs*, each a positions tensor scored by one kernel
 call: entry/exit has one leg (its forecast-driven positions), always-on has a
 buy leg (`+1` every day) and a sell leg (`-1` every day; none for crypto).
 
-`Objective` scores one candidate `(h, l)` as the historical optimizer did (one
-kernel call per leg, a sum; the caller reads the result back) or a batch of
-candidates in one broadcast kernel call per leg.  It counts every candidate
-it scores with `instrument.record_evaluations`.
+`Objective.score` is the one scoring entry: `[S, K]` candidates in, `[S, K]`
+profits out, in one broadcast kernel call per leg; two numbers score one
+candidate as the historical optimizer did (one kernel call per leg, a sum; the
+caller reads the result back).  It counts every candidate it scores with
+`instrument.record_evaluations`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import torch
@@ -31,6 +32,8 @@ __all__ = [
     "entry_exit_objective",
     "always_on_objective",
     "stack_objectives",
+    "build_objective",
+    "STRATEGIES",
 ]
 
 #: The most candidate-days (`S * K * N`) one kernel call scores: each of the kernel's temporaries is then at most
@@ -58,29 +61,89 @@ def always_on_legs(like: Tensor, *, is_crypto: bool = False) -> tuple[Tensor, ..
 class Objective:
     """`sum_i profit_i(h, l)` of one strategy on a `Problem`, for one policy.
 
-    `legs` are positions tensors shaped like the problem's (`[N]` or `[S, N]`).
+    `legs` are positions tensors shaped like the problem's, `[S, N]` (for S = 1, an `[N]` leg is taken as its
+    one row).  `strategy` names it: the label results carry and the key of the default budget
+    (`"entry_exit"`, `"always_on"`, their stack `"entry_exit+always_on"`, or a name of the caller's).
     """
 
     problem: Problem
     legs: tuple[Tensor, ...]
     close_at_eod: bool = False
+    strategy: str = "custom"
 
     def __post_init__(self) -> None:
         shape = tuple(self.problem.close.shape)
-        for i, leg in enumerate(self.legs):
-            if tuple(leg.shape) != shape:
-                raise ValueError(f"positions: leg {i} has shape {tuple(leg.shape)}, expected {shape}")
+        one_row = lambda leg: isinstance(leg, Tensor) and shape[0] == 1 and tuple(leg.shape) == shape[1:]  # noqa: E731
+        legs = tuple(leg.unsqueeze(0) if one_row(leg) else leg for leg in self.legs)
+        for i, leg in enumerate(legs):
+            if not isinstance(leg, Tensor) or tuple(leg.shape) != shape:
+                raise ValueError(f"positions: leg {i} has shape {_shape(leg)}, expected {shape}")
             if leg.dtype != self.problem.dtype or leg.device != self.problem.device:
                 raise ValueError(
                     f"positions: leg {i} is {leg.dtype} on {leg.device}, expected "
                     f"{self.problem.dtype} on {self.problem.device}"
                 )
+        object.__setattr__(self, "legs", legs)
 
     def with_policy(self, close_at_eod: bool) -> Objective:
-        return Objective(self.problem, self.legs, close_at_eod)
+        return replace(self, close_at_eod=close_at_eod)
 
-    def _score(self, h: Tensor | float, l: Tensor | float, expand, kernel=None) -> Tensor:
-        kernel = raw_profit_per_day if kernel is None else kernel  # looked up per call, so a spy can replace it
+    def rows(self, index: int | slice | Tensor) -> Objective:
+        """The objective of simulation(s) `index` alone (an int gives S = 1), as `Problem.__getitem__` selects."""
+        problem = self.problem[index]
+        if isinstance(index, int):
+            index = slice(index % self.problem.n_sims, index % self.problem.n_sims + 1)
+        return replace(self, problem=problem, legs=tuple(leg[index] for leg in self.legs))
+
+    def as_float64(self) -> Objective:
+        """The same objective in float64 (the exact solver's re-scoring arithmetic)."""
+        return replace(self, problem=self.problem.as_float64(), legs=tuple(leg.double() for leg in self.legs))
+
+    def score(
+        self, h: Tensor | float, l: Tensor | float, *, tau: float | Tensor | None = None, compiled: bool = False
+    ) -> Tensor:
+        """The objective at candidates `(h, l)`: `[S, K]` offsets in -> `[S, K]` profits out, on the problem's
+        device and not read back.
+
+        Two numbers score one candidate for every simulation (`[S, 1]`), one kernel call per leg: the
+        historical sequential evaluation.  `tau` scores the smooth surrogate instead
+        (`kernel.smoothed_profit_per_day` of width `tau`, differentiable in `h` and `l`) and records no
+        evaluations: the caller counts its forward and backward passes.  Otherwise every candidate is counted
+        (`instrument.record_evaluations`).  `compiled=True` runs the kernel and its sum fused by torch.compile
+        (`marketsim_opt.compiled`).  More than `candidates_per_call()` candidates are scored in slices of that
+        many, so the kernel's `[S, K, N]` temporaries stay bounded at any K (no host sync is added).
+        """
+        s = self.problem.n_sims
+        if not isinstance(h, Tensor) and not isinstance(l, Tensor):
+            if compiled:
+                raise ValueError("compiled: scores [S, K] candidate tensors, got numbers")
+            if tau is None:
+                record_evaluations(s)
+            return self._sum(h, l, lambda t: t, self._kernel(tau)).unsqueeze(-1)
+        if not isinstance(h, Tensor) or not isinstance(l, Tensor) or h.dim() != 2 or l.shape != h.shape:
+            raise ValueError(f"h, l: expected matching [S, K] tensors with S={s}, got {_shape(h)} and {_shape(l)}")
+        if h.shape[0] != s:
+            raise ValueError(f"h, l: expected [S, K] with S={s}, got {tuple(h.shape)}")
+        chunk = self.candidates_per_call()
+        if h.shape[-1] <= chunk:
+            return self._batch(h, l, tau, compiled)
+        # Huge K: score CHUNK_ELEMENTS-sized slices (same rows, same arithmetic).
+        parts = [
+            self._batch(h[:, i : i + chunk], l[:, i : i + chunk], tau, compiled) for i in range(0, h.shape[-1], chunk)
+        ]
+        return torch.cat(parts, dim=-1)
+
+    def candidates_per_call(self) -> int:
+        """The most candidates per simulation one kernel call scores: `S * K * N <= CHUNK_ELEMENTS` (at least 1)."""
+        return max(1, CHUNK_ELEMENTS // (self.problem.n_sims * self.problem.n_days))
+
+    @staticmethod
+    def _kernel(tau):
+        # looked up per call, so a spy can replace the module's kernel
+        return raw_profit_per_day if tau is None else partial(smoothed_profit_per_day, tau=tau)
+
+    def _sum(self, h: Tensor | float, l: Tensor | float, expand, kernel) -> Tensor:
+        """The kernel summed over days and legs at `h`, `l` (broadcast against `expand`ed day tensors)."""
         p = self.problem
         total = None
         for leg in self.legs:
@@ -97,43 +160,13 @@ class Objective:
             total = day if total is None else total + day
         return total
 
-    def __call__(self, h: float, l: float) -> Tensor:
-        """Score one candidate: a 0-d tensor (`[S]` for a batched problem), not yet read back."""
-        record_evaluations(self.problem.n_sims)
-        return self._score(h, l, lambda t: t)
-
-    def batch(self, h: Tensor, l: Tensor, *, compiled: bool = False) -> Tensor:
-        """Score K candidates in one broadcast kernel call per leg.
-
-        `h`, `l`: `[K]` for an unbatched problem, `[S, K]` for a batched one.
-        Returns `[K]` or `[S, K]` profits on the problem's device.  `compiled=True`
-        runs the kernel and its sum fused by torch.compile (`marketsim_opt.compiled`).
-        More than `candidates_per_call()` candidates are scored in slices of that many, so the kernel's
-        `[S, K, N]` temporaries stay bounded at any K (no host sync is added).
-        """
-        want = (self.problem.n_sims, -1) if self.problem.batched else (-1,)
-        if h.dim() != len(want) or l.shape != h.shape or (self.problem.batched and h.shape[0] != want[0]):
-            raise ValueError(
-                f"h, l: expected matching shapes {'[S, K]' if self.problem.batched else '[K]'} "
-                f"with S={self.problem.n_sims}, got {tuple(h.shape)} and {tuple(l.shape)}"
-            )
-        chunk = self.candidates_per_call()
-        if h.shape[-1] <= chunk:
-            return self._batch(h, l, compiled)
-        # Huge K: score CHUNK_ELEMENTS-sized slices (same rows, same arithmetic), reporting each as it is done.
-        parts = [
-            self._batch(h[..., i : i + chunk], l[..., i : i + chunk], compiled) for i in range(0, h.shape[-1], chunk)
-        ]
-        return torch.cat(parts, dim=-1)
-
-    def candidates_per_call(self) -> int:
-        """The most candidates per simulation one kernel call scores: `S * K * N <= CHUNK_ELEMENTS` (at least 1)."""
-        return max(1, CHUNK_ELEMENTS // (self.problem.n_sims * self.problem.n_days))
-
-    def _batch(self, h: Tensor, l: Tensor, compiled: bool) -> Tensor:
-        record_evaluations(h.numel())
-        expand = lambda t: t.unsqueeze(-2)  # noqa: E731 - days [..., 1, N] against candidates [..., K, 1]
+    def _batch(self, h: Tensor, l: Tensor, tau, compiled: bool) -> Tensor:
+        if tau is None:
+            record_evaluations(h.numel())
+        expand = lambda t: t.unsqueeze(-2)  # noqa: E731 - days [S, 1, N] against candidates [S, K, 1]
         if compiled:
+            if tau is not None:
+                raise ValueError("compiled: the smoothed surrogate has no compiled path")
             p = self.problem
             return summed_profit(
                 *(expand(t) for t in (p.close, p.high, p.high_pred, p.low, p.low_pred)),
@@ -143,38 +176,36 @@ class Objective:
                 close_at_eod=self.close_at_eod,
                 trading_fee=p.trading_fee,
             )
-        return self._score(h.unsqueeze(-1), l.unsqueeze(-1), expand)
+        return self._sum(h.unsqueeze(-1), l.unsqueeze(-1), expand, self._kernel(tau))
 
-    def batch_rows(self, h: Tensor, l: Tensor) -> Tensor:
-        """`batch` with a simulation axis for every problem: `[S, K]` candidates -> `[S, K]` profits.
 
-        `S = 1` for an unbatched problem (whose `batch` takes and returns `[K]`).
-        """
-        if self.problem.batched:
-            return self.batch(h, l)
-        return self.batch(h[0], l[0])[None]
-
-    def smoothed(self, h: Tensor, l: Tensor, *, tau: float | Tensor) -> Tensor:
-        """The smooth surrogate (`kernel.smoothed_profit_per_day`, width `tau`) at `[S, K]` candidates.
-
-        `S = 1` for an unbatched problem; returns `[S, K]`, differentiable in `h` and `l`.  Records no
-        evaluations: the caller counts its forward and backward passes.
-        """
-        expand = lambda t: t.unsqueeze(-2)  # noqa: E731 - days [..., 1, N] against candidates [S, K, 1]
-        kernel = partial(smoothed_profit_per_day, tau=tau)
-        return self._score(h.unsqueeze(-1), l.unsqueeze(-1), expand, kernel)
+def _shape(x) -> object:
+    return tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
 
 
 def entry_exit_objective(problem: Problem, positions: Tensor | None = None, *, close_at_eod: bool = False) -> Objective:
     """The entry/exit objective; positions default to `entry_exit_positions` of the problem's forecasts."""
     if positions is None:
         positions = entry_exit_positions(problem.high_pred, problem.low_pred, is_crypto=problem.is_crypto)
-    return Objective(problem, (positions,), close_at_eod)
+    return Objective(problem, (positions,), close_at_eod, "entry_exit")
 
 
 def always_on_objective(problem: Problem, *, close_at_eod: bool = False) -> Objective:
     """The always-on objective: the sum of its buy and (not for crypto) sell legs."""
-    return Objective(problem, always_on_legs(problem.close, is_crypto=problem.is_crypto), close_at_eod)
+    return Objective(problem, always_on_legs(problem.close, is_crypto=problem.is_crypto), close_at_eod, "always_on")
+
+
+#: The two optimizations every simulation runs (SPEC section 2), by name.
+STRATEGIES = ("entry_exit", "always_on")
+
+
+def build_objective(problem: Problem, strategy: str) -> Objective:
+    """The objective of a strategy named in `STRATEGIES` on `problem` (entry/exit with its MaxDiff positions)."""
+    if strategy == "entry_exit":
+        return entry_exit_objective(problem)
+    if strategy == "always_on":
+        return always_on_objective(problem)
+    raise ValueError(f"strategy: expected one of {', '.join(STRATEGIES)} or an Objective, got {strategy!r}")
 
 
 def stack_objectives(objectives: list[Objective]) -> Objective:
@@ -193,11 +224,9 @@ def stack_objectives(objectives: list[Objective]) -> Objective:
             )
     problem = first.problem.concat(*(obj.problem for obj in objectives[1:]))
     n_legs = max(len(obj.legs) for obj in objectives)
-    days = problem.n_days
 
     def padded(obj: Objective, i: int) -> Tensor:
-        leg = obj.legs[i] if i < len(obj.legs) else torch.zeros_like(obj.legs[0])
-        return leg.reshape(-1, days)
+        return obj.legs[i] if i < len(obj.legs) else torch.zeros_like(obj.legs[0])
 
     legs = tuple(torch.cat([padded(obj, i) for obj in objectives]) for i in range(n_legs))
-    return Objective(problem, legs, first.close_at_eod)
+    return Objective(problem, legs, first.close_at_eod, "+".join(obj.strategy for obj in objectives))

@@ -21,8 +21,8 @@ from .data import (
     synthetic_ohlc,
     synthetic_problem,
 )
-from .optimizers import OptimizeResult, optimize, optimize_always_on, optimize_entry_exit, registry
-from .strategies import always_on_objective, entry_exit_objective, entry_exit_positions, stack_objectives
+from .optimizers import OptimizeResult, optimize
+from .strategies import STRATEGIES, always_on_objective, entry_exit_objective, stack_objectives
 
 __all__ = [
     "Workload",
@@ -47,13 +47,11 @@ PROFILE_FEE = 0.0015
 BACKTEST_SERIES_SEED = 0  # the bundled synthetic series; seeds are only ever appended
 BACKTEST_SERIES_BARS = 400
 SCALING_SIZES = (6, 200, 2000, 20000)
-#: The two optimizations every simulation runs (SPEC section 2).
-STRATEGIES = ("entry_exit", "always_on")
 
 
 @dataclass(frozen=True)
 class Workload:
-    """A named problem (one `[N]` or a batch `[S, N]`) and the policy it is optimized under.
+    """A named problem (`[S, N]`; S = 1 for one series) and the policy it is optimized under.
 
     `close_at_eod=None` means the policy search (both policies, keep the better).
     `forecast` says, for people, where the problem's `high_pred`/`low_pred` came from.
@@ -104,22 +102,14 @@ def scaling(n_days: int, *, dtype: torch.dtype = torch.float32, device: str | to
 def run(
     workload: Workload, strategy: str, *, method: str = "direct", budget: int | None = None, seed: int = 0
 ) -> OptimizeResult:
-    """One optimization of `workload` through the public API, as the simulator calls it.
+    """One optimization of `workload` through the public API (`optimize`).
 
     `strategy` is `"entry_exit"` (positions by the MaxDiff rule) or `"always_on"`;
     `budget=None` takes the method's default for that strategy.
     """
-    p = workload.problem
-    args = (p.close, p.high, p.high_pred, p.low, p.low_pred)
-    common = dict(
-        close_at_eod=workload.close_at_eod, trading_fee=p.trading_fee, method=method, budget=budget, seed=seed
+    return optimize(
+        workload.problem, strategy, method=method, budget=budget, close_at_eod=workload.close_at_eod, seed=seed
     )
-    if strategy == "entry_exit":
-        positions = entry_exit_positions(p.high_pred, p.low_pred, is_crypto=p.is_crypto)
-        return optimize_entry_exit(*args, positions, **common)
-    if strategy == "always_on":
-        return optimize_always_on(*args, is_crypto=p.is_crypto, **common)
-    raise ValueError(f"strategy: expected one of {', '.join(STRATEGIES)}, got {strategy!r}")
 
 
 def run_all(
@@ -152,15 +142,8 @@ def run_stacked(
     `wall_time` are the whole workload's.  Methods that take a budget need an
     explicit one (the strategies' defaults differ).
     """
-    if budget is None and registry.takes_budget(method):
-        raise ValueError(f"budget: {method} over both strategies at once needs an explicit budget")
     p = workload.problem
     stacked = stack_objectives([entry_exit_objective(p), always_on_objective(p)])
     return optimize(
-        stacked,
-        strategy="+".join(STRATEGIES),
-        close_at_eod=workload.close_at_eod,
-        method=method,
-        budget=budget,
-        seed=seed,
+        stacked.problem, stacked, method=method, budget=budget, close_at_eod=workload.close_at_eod, seed=seed
     )

@@ -67,9 +67,7 @@ def workload_documents() -> dict[str, dict]:
     """The reference document of every workload in `refs.WORKLOADS`, computed with the package's exact solver."""
     from marketsim_opt import workloads
     from marketsim_opt.optimizers.api import DEFAULT_BOUNDS, optimize
-    from marketsim_opt.strategies import always_on_objective, entry_exit_objective
 
-    objectives = {"entry_exit": entry_exit_objective, "always_on": always_on_objective}
     builders = {"profile": workloads.profile, "backtest": workloads.backtest}
     provenance = frozen_from()
     docs = {}
@@ -83,8 +81,8 @@ def workload_documents() -> dict[str, dict]:
             suprema[strategy] = {}
             for policy in refs.POLICIES:
                 result = optimize(
-                    objectives[strategy](problem),
-                    strategy=strategy,
+                    problem,
+                    strategy,
                     close_at_eod=policy,
                     method="exact",
                     bounds=DEFAULT_BOUNDS,
@@ -119,7 +117,7 @@ def _next_day(problem) -> dict:
 
     from marketsim_opt import oos
 
-    n_sims = problem.close.reshape(-1, problem.n_days).shape[0]
+    n_sims = problem.n_sims
     bars = oos.bundled_series()
     day = oos.next_days(bars, sims=n_sims)
     block: dict = {"dates": [str(bars.time[i + 1]) for i in day["index"]]}

@@ -25,7 +25,7 @@ sys.path.insert(0, {repo!r})
 if not {pin}:
     os.environ["MARKETSIM_BENCH_NO_MALLOC_PIN"] = "1"
 from benchmarks import common
-common.tune_process()  # what asv's runner does when it imports the suite
+common.tune_process()  # what the suite's data getters do before a benchmark's setup gets its data
 obj = common.objective("scaling:{n}", "entry_exit")
 h, l = common.candidates({k})
 for _ in range(3):

@@ -26,7 +26,7 @@ from torch import Tensor
 from ..data import DEFAULT_FEE, Problem, check_values
 from ..instrument import accounting, read_list
 from ..kernel import check_flag
-from ..strategies import Objective, always_on_objective, entry_exit_objective
+from ..strategies import Objective, build_objective, entry_exit_objective
 from . import registry
 from .result import OptimizeResult, Solution
 
@@ -124,8 +124,14 @@ def _check_bounds(bounds) -> tuple[tuple[float, float], tuple[float, float]]:
 
 
 def check_budget(budget, strategy: str) -> int:
-    """The budget to run: `strategy`'s default for None, else a positive integer <= MAX_BUDGET (ValueError)."""
+    """The budget to run: `strategy`'s default for None (ValueError for a strategy without one), else a positive
+    integer <= MAX_BUDGET (ValueError)."""
     if budget is None:
+        if strategy not in _HISTORIC_BUDGETS:
+            raise ValueError(
+                f"budget: strategy {strategy!r} has no default budget (only {', '.join(_HISTORIC_BUDGETS)} do); "
+                "give one"
+            )
         return default_budget(strategy)
     integral = isinstance(budget, numbers.Integral) or (isinstance(budget, float) and budget.is_integer())
     if isinstance(budget, bool) or not integral or budget <= 0:
@@ -169,23 +175,30 @@ def _read_back(solutions: list[Solution]) -> list[dict[str, np.ndarray]]:
 
 
 def optimize(
-    objective: Objective,
+    problem: Problem,
+    strategy: str | Objective,
     *,
-    strategy: str,
-    close_at_eod: bool | None,
-    bounds=DEFAULT_BOUNDS,
     method: str = "direct",
     budget: int | None = None,
+    bounds=DEFAULT_BOUNDS,
+    close_at_eod: bool | None = False,
     seed: int = 0,
 ) -> OptimizeResult:
-    """Run `method` on a built objective (the common path of both public optimizations).
+    """Find `(h, l)` maximising `strategy`'s profit on `problem`, per simulation (the result's fields are `[S]`).
+
+    `strategy`: `"entry_exit"` (positions by the MaxDiff rule of the problem's forecasts), `"always_on"`, or
+    an `Objective` built on `problem` (any positions, legs or label).  `close_at_eod=None` searches both
+    policies and keeps the better per simulation.  `budget` is candidates per simulation and policy (default
+    500 for entry/exit, 240 for always-on; at most MAX_BUDGET; None and unused for the methods without one);
+    `seed` an integer in [0, 2**32 - 1].  Bad arguments raise ValueError naming them.
 
     `nfev` is the sum over policies of the solvers' reported `nfev`; `syncs` the host syncs the call declared
     (`instrument.accounting`, this thread's).
     """
     start = time.perf_counter()
+    objective = _check_strategy(problem, strategy)
     spec = registry.get(method)
-    budget = None if not spec.budgeted and budget is None else check_budget(budget, strategy)
+    budget = None if not spec.budgeted and budget is None else check_budget(budget, objective.strategy)
     bounds = _check_bounds(bounds)
     policies = _check_policy(close_at_eod)
     seed = check_seed(seed)
@@ -195,43 +208,49 @@ def optimize(
         else:
             solutions = [spec.solve(objective.with_policy(policy), bounds, budget, seed) for policy in policies]
         host = _read_back(solutions)
-    n_sims = objective.problem.n_sims
     # The policy search compares what the method maximised: its criterion, else the supremum, else the profit.
     key = next(f for f in ("criterion", "supremum", "profit") if host[0][f] is not None)
     values = np.stack([row[key] for row in host])  # [P, S]
     # The first policy within POLICY_TIE of the best wins: closer than that is float64 rounding, not a better policy.
     pick = np.argmax(values >= values.max(axis=0) - POLICY_TIE, axis=0)
-    cols = np.arange(n_sims)
+    cols = np.arange(problem.n_sims)
 
-    def picked(field: str) -> np.ndarray:
-        return np.stack([row[field] for row in host])[pick, cols]  # [S]
-
-    def chosen(field: str):
+    def picked(field: str) -> np.ndarray | None:
         if host[0][field] is None:
             return None
-        return picked(field) if objective.problem.batched else float(picked(field)[0])
+        return np.stack([row[field] for row in host])[pick, cols]  # [S]
 
-    chosen_policy = np.array(policies)[pick]
-    nfev = sum(np.asarray(sol.nfev) for sol in solutions)  # as the solvers report it, never checked against a count
-    ok, message = _outcome(method, picked("h"), picked("l"), picked("profit"), bounds)
+    h, l, profit = picked("h"), picked("l"), picked("profit")
+    ok, message = _outcome(method, h, l, profit, bounds)
     return OptimizeResult(
-        h=chosen("h"),
-        l=chosen("l"),
-        profit=chosen("profit"),
-        close_at_eod=chosen_policy if objective.problem.batched else bool(chosen_policy[0]),
+        h=h,
+        l=l,
+        profit=profit,
+        close_at_eod=np.array(policies)[pick],
         method=method,
-        nfev=nfev if objective.problem.batched else int(nfev[0]),
+        nfev=sum(np.asarray(sol.nfev) for sol in solutions),  # as the solvers report it, never checked
         syncs=counter.syncs,
         wall_time=time.perf_counter() - start,
         budget=budget,
-        supremum=chosen("supremum"),
-        strategy=strategy,
+        success=ok,
+        message=message,
+        supremum=picked("supremum"),
+        strategy=objective.strategy,
         policies=policies,
         bounds=bounds,
         objective=objective,
-        success=ok if objective.problem.batched else bool(ok[0]),
-        message=message,
     )
+
+
+def _check_strategy(problem: Problem, strategy: str | Objective) -> Objective:
+    """The objective to maximise: `strategy`'s on `problem` (a name), or `strategy` itself (an Objective on it)."""
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem: expected a marketsim_opt.Problem, got {type(problem).__name__}")
+    if isinstance(strategy, Objective):
+        if strategy.problem is not problem:
+            raise ValueError("strategy: the Objective was built on another problem than `problem`")
+        return strategy
+    return build_objective(problem, strategy)
 
 
 #: How far outside the box a returned point may lie and still count as inside (float32 rounding of the bounds).
@@ -257,18 +276,6 @@ def _outcome(method: str, h: np.ndarray, l: np.ndarray, profit: np.ndarray, boun
     return ok, f"{method}: {len(bad)} of {n} simulation(s) failed: {listed}"
 
 
-def _problem(close, high, high_pred, low, low_pred, *, is_crypto: bool, trading_fee: float) -> Problem:
-    return Problem(
-        close=close,
-        high=high,
-        low=low,
-        high_pred=high_pred,
-        low_pred=low_pred,
-        is_crypto=is_crypto,
-        trading_fee=trading_fee,
-    )
-
-
 def _include_input_checks(result: OptimizeResult, syncs: int, start: float) -> OptimizeResult:
     """Count the input validation's host syncs and time in the public call's result."""
     result.syncs += syncs
@@ -291,28 +298,29 @@ def optimize_entry_exit(
     budget: int | None = None,
     seed: int = 0,
 ) -> OptimizeResult:
-    """Find `(h, l)` maximising the entry/exit profit, for `[N]` or batched `[S, N]` inputs.
+    """The historical entry point: `optimize(Problem(...), entry_exit_objective(problem, positions), ...)`, with
+    the original simulator's argument order, for `[N]` or `[S, N]` tensors.
 
-    `close_at_eod=None` searches both policies and keeps the better.  `budget`
-    is candidates per simulation and policy (default 500, or 100 with MARKETSIM_FAST_OPTIMIZE=1; at most MAX_BUDGET;
-    unused by the methods without one); `seed` an
-    integer in [0, 2**32 - 1].  Bad arguments raise ValueError (DataError for the tensors) naming them.
+    The same result as `optimize` on that problem and objective (the input checks' syncs and time added);
+    `budget` defaults to 500, or FAST_BUDGET (100) with MARKETSIM_FAST_OPTIMIZE=1.  Bad arguments raise
+    ValueError (DataError for the tensors) naming them.
     """
     start = time.perf_counter()
     with accounting() as counter:
-        problem = _problem(close, high, high_pred, low, low_pred, is_crypto=False, trading_fee=trading_fee)
-        if not isinstance(positions, Tensor) or positions.shape != problem.close.shape:
+        problem = Problem(
+            close=close, high=high, low=low, high_pred=high_pred, low_pred=low_pred, trading_fee=trading_fee
+        )
+        if not isinstance(positions, Tensor) or positions.shape != close.shape:
             shape = tuple(positions.shape) if isinstance(positions, Tensor) else type(positions).__name__
-            raise ValueError(f"positions: expected a tensor of shape {tuple(problem.close.shape)}, got {shape}")
+            raise ValueError(f"positions: expected a tensor of shape {tuple(close.shape)}, got {shape}")
         if positions.device != problem.device or positions.dtype != problem.dtype:
             raise ValueError(
                 f"positions: {positions.dtype} on {positions.device}, expected {problem.dtype} on {problem.device}"
             )
         check_values({"positions": positions})
-    objective = entry_exit_objective(problem, positions)
     result = optimize(
-        objective,
-        strategy="entry_exit",
+        problem,
+        entry_exit_objective(problem, positions),
         close_at_eod=close_at_eod,
         bounds=bounds,
         method=method,
@@ -337,19 +345,26 @@ def optimize_always_on(
     budget: int | None = None,
     seed: int = 0,
 ) -> OptimizeResult:
-    """Find `(h, l)` maximising the always-on profit (buy leg + sell leg; buy only for crypto).
+    """The historical entry point: `optimize(Problem(...), "always_on", ...)` with the original simulator's
+    argument order (buy leg + sell leg; buy only for crypto).
 
     The fee defaults to 0.0015 for crypto and 0.0005 otherwise; `budget` defaults to 240 (100 with
-    MARKETSIM_FAST_OPTIMIZE=1).  `is_crypto` must
-    be a bool; the other arguments follow `optimize_entry_exit`.
+    MARKETSIM_FAST_OPTIMIZE=1).  `is_crypto` must be a bool; the other arguments follow `optimize_entry_exit`.
     """
     start = time.perf_counter()
     with accounting() as counter:  # Problem checks is_crypto and the fee, and picks the default fee for None
-        problem = _problem(close, high, high_pred, low, low_pred, is_crypto=is_crypto, trading_fee=trading_fee)
-    objective = always_on_objective(problem)
+        problem = Problem(
+            close=close,
+            high=high,
+            low=low,
+            high_pred=high_pred,
+            low_pred=low_pred,
+            is_crypto=is_crypto,
+            trading_fee=trading_fee,
+        )
     result = optimize(
-        objective,
-        strategy="always_on",
+        problem,
+        "always_on",
         close_at_eod=close_at_eod,
         bounds=bounds,
         method=method,

@@ -71,11 +71,7 @@ def leg_sides(objective: Objective) -> tuple[Tensor, Tensor]:
     """
     pl = sum(leg.double().clamp(0.0, 10.0) for leg in objective.legs)
     ps = sum(leg.double().clamp(-10.0, 0.0) for leg in objective.legs)
-    return _rows(pl), _rows(ps)
-
-
-def _rows(t: Tensor) -> Tensor:
-    return t if t.dim() == 2 else t.unsqueeze(0)
+    return pl, ps
 
 
 def _interleave(a: Tensor, b: Tensor) -> Tensor:
@@ -194,7 +190,7 @@ class _Axes:
     def __init__(self, objective: Objective, bounds) -> None:
         p = objective.problem
         self.c, self.high, self.low, self.hp, self.lp = (
-            _rows(t.double()) for t in (p.close, p.high, p.low, p.high_pred, p.low_pred)
+            t.double() for t in (p.close, p.high, p.low, p.high_pred, p.low_pred)
         )
         self.pl, self.ps = leg_sides(objective)
         self.fee = float(p.trading_fee)
@@ -313,11 +309,10 @@ def _best_of_sweep(ax: _Axes, w: Tensor, z: Tensor) -> tuple[Tensor, Tensor, Ten
 
 def solve_policies(objective: Objective, bounds, policies: tuple[bool, ...]) -> list[Solution]:
     """`solve` for each policy in `policies`, sharing the candidates and thresholds (they do not depend on it)."""
-    p = objective.problem
     ax = _Axes(objective, bounds)
     s, kl, kh = ax.c.shape[0], ax.l_val.shape[-1], ax.h_val.shape[-1]
     rows = torch.arange(s, device=ax.c.device)
-    p64, legs64 = p.as_float64(), tuple(leg.double() for leg in objective.legs)
+    exact64 = objective.as_float64()
     out = []
     for close_at_eod in policies:
         w, z = ax.sides(close_at_eod)
@@ -331,8 +326,7 @@ def solve_policies(objective: Objective, bounds, policies: tuple[bool, ...]) -> 
         record_evaluations(s * scored)
         h, l = ax.h_ind[rows, k], ax.l_ind[rows, j]
         # The returned point, scored by the float64 kernel itself (one more evaluation per simulation).
-        exact64 = Objective(p64, legs64, close_at_eod)
-        profit = exact64.batch_rows(h[:, None], l[:, None])[:, 0]
+        profit = exact64.with_policy(close_at_eod).score(h[:, None], l[:, None])[:, 0]
         out.append(Solution(h, l, profit, np.full(s, scored + 1), supremum))
     return out
 

@@ -6,7 +6,7 @@ width `tau`; this method runs Adam (written out in tensor ops: `torch.optim.Adam
 back with `.item()`) on all starts of all simulations at once, as `[S, M]` tensors per axis in
 box-normalised coordinates `u` in `[0, 1]`, for a fixed number of steps, projecting onto the box after
 each step while `tau` and the learning rate fall geometrically.  Then every start's final point is scored
-on the true kernel (`Objective.batch`) and the best is kept per simulation.  Nothing is read back inside:
+on the true kernel (`Objective.score`) and the best is kept per simulation.  Nothing is read back inside:
 the whole method is device work, and the optimizer API reads the answer back once.
 """
 
@@ -95,7 +95,7 @@ def solve(objective: Objective, bounds, budget: int, seed: int) -> Solution:
     ]
     u_h, u_l = (torch.cat(axis, dim=-1) for axis in zip(*ends))
     h, l = _to_box(u_h, u_l, bounds)
-    profit, best = objective.batch_rows(h, l).max(dim=-1)  # over the [S, M] starts
+    profit, best = objective.score(h, l).max(dim=-1)  # over the [S, M] starts
     pick = best[:, None]
     nfev = np.full(problem.n_sims, starts * (2 * steps + 1))
     return Solution(h.gather(-1, pick)[:, 0], l.gather(-1, pick)[:, 0], profit, nfev)
@@ -135,7 +135,7 @@ def ascend(objective: Objective, bounds, u_h: Tensor, u_l: Tensor, steps: int) -
 def _smoothed(objective: Objective, bounds, u_h: Tensor, u_l: Tensor, tau: float) -> Tensor:
     """The surrogate objective at box-normalised `[S, M]` points: `[S, M]`, summed over days and legs."""
     h, l = _scale(u_h, u_l, bounds)
-    return objective.smoothed(h, l, tau=tau)
+    return objective.score(h, l, tau=tau)
 
 
 def _scale(u_h: Tensor, u_l: Tensor, bounds) -> tuple[Tensor, Tensor]:

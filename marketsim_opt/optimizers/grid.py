@@ -39,9 +39,9 @@ def solve(objective: Objective, bounds, budget: int, seed: int) -> Solution:
     hh, ll = torch.meshgrid(steps, steps, indexing="ij")
     unit = torch.stack([hh.reshape(-1), ll.reshape(-1)], dim=-1)  # [G*G, 2]
     for _ in range(stages):
-        # One scoring call per stage; `Objective.batch` itself scores a huge grid in bounded slices.
+        # One scoring call per stage; `Objective.score` itself scores a huge grid in bounded slices.
         x = box_lo[:, None, :] + unit[None] * (box_hi - box_lo)[:, None, :]  # [S, G*G, 2]
-        scores = objective.batch_rows(x[..., 0], x[..., 1])
+        scores = objective.score(x[..., 0], x[..., 1])
         profit, j = scores.max(dim=-1)
         better = profit > best_profit
         best_profit = torch.where(better, profit, best_profit)

@@ -55,7 +55,7 @@ def solve(objective: Objective, bounds, budget: int, seed: int, *, name: str = "
     """Maximise `objective` with one seeded optuna study per simulation, `budget` candidates each.
 
     Every study asks `ceil(budget / ROUNDS)` trials a round (the last round fewer), all simulations' trials
-    are scored in one `Objective.batch` call and read back with one `.tolist()`, and each study is told its
+    are scored in one `Objective.score` call and read back with one `.tolist()`, and each study is told its
     scores.  nfev is the budget exactly.
     """
     check_name(name)

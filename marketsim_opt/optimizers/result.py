@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from torch import Tensor
@@ -11,12 +11,12 @@ from torch import Tensor
 if TYPE_CHECKING:
     from ..strategies import Objective
 
-__all__ = ["OptimizeResult", "Solution"]
+__all__ = ["OptimizeResult", "SimulationResult", "Solution"]
 
 
 @dataclass
 class Solution:
-    """One method's answer for one policy, per simulation (`[S]`; S = 1 for an unbatched problem).
+    """One method's answer for one policy, per simulation (`[S]`).
 
     Fields are host numpy arrays or device tensors; the optimizer API reads
     tensors back once for all policies.  `profit` is the objective at `(h, l)`
@@ -33,12 +33,30 @@ class Solution:
     criterion: np.ndarray | Tensor | None = None
 
 
+@dataclass(frozen=True)
+class SimulationResult:
+    """One simulation's answer as Python scalars: `OptimizeResult[i]`, or `OptimizeResult.scalar` for S = 1."""
+
+    h: float
+    l: float
+    profit: float
+    close_at_eod: bool
+    nfev: int
+    success: bool
+    supremum: float | None = None
+
+    @property
+    def x(self) -> np.ndarray:
+        """`(h, l)` as an array `[2]`, like scipy's `res.x`."""
+        return np.array([self.h, self.l])
+
+
 @dataclass
 class OptimizeResult:
-    """What `optimize_entry_exit` / `optimize_always_on` return (in the spirit of scipy's OptimizeResult).
+    """What `optimize` returns (in the spirit of scipy's OptimizeResult), for a problem of S simulations.
 
-    For an unbatched problem the per-simulation fields are Python scalars; for
-    a batched `[S, N]` problem they are numpy arrays of shape `[S]`.
+    The per-simulation fields are numpy arrays of shape `[S]` (S = 1 for one series); `result[i]` is
+    simulation `i`'s as Python scalars and `result.scalar` the only one's (S = 1).
 
     - `h`, `l`: the chosen offsets.
     - `profit`: the objective at `(h, l)` as the method scored it (the
@@ -54,28 +72,52 @@ class OptimizeResult:
       optimality); `message`: one line saying so, or which simulations failed and why.
     """
 
-    h: Any
-    l: Any
-    profit: Any
-    close_at_eod: Any
+    h: np.ndarray
+    l: np.ndarray
+    profit: np.ndarray
+    close_at_eod: np.ndarray
     method: str
-    nfev: Any
+    nfev: np.ndarray
     syncs: int
     wall_time: float
     budget: int | None
-    supremum: Any = None
+    success: np.ndarray
+    message: str
+    supremum: np.ndarray | None = None
     strategy: str = ""
     policies: tuple[bool, ...] = (False,)
     bounds: tuple[tuple[float, float], tuple[float, float]] = ((-0.03, 0.03), (-0.03, 0.03))
     objective: Objective | None = field(default=None, repr=False, compare=False)
-    success: Any = True
-    message: str = ""
+
+    @property
+    def n_sims(self) -> int:
+        """S, the simulations answered."""
+        return len(self.h)
 
     @property
     def x(self) -> np.ndarray:
-        """`(h, l)` as an array, `[2]` or `[S, 2]`, like scipy's `res.x`."""
-        return np.stack([np.asarray(self.h), np.asarray(self.l)], axis=-1)
+        """`(h, l)` per simulation as an array `[S, 2]`, like scipy's `res.x`."""
+        return np.stack([self.h, self.l], axis=-1)
+
+    def __getitem__(self, i: int) -> SimulationResult:
+        """Simulation `i`'s answer as Python scalars."""
+        if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
+            raise TypeError(f"OptimizeResult indices are simulation numbers (int), got {type(i).__name__}")
+        if not -self.n_sims <= i < self.n_sims:
+            raise IndexError(f"simulation {i} out of range for S = {self.n_sims}")
+        return SimulationResult(
+            h=float(self.h[i]),
+            l=float(self.l[i]),
+            profit=float(self.profit[i]),
+            close_at_eod=bool(self.close_at_eod[i]),
+            nfev=int(self.nfev[i]),
+            success=bool(self.success[i]),
+            supremum=None if self.supremum is None else float(self.supremum[i]),
+        )
 
     @property
-    def batched(self) -> bool:
-        return isinstance(self.h, np.ndarray)
+    def scalar(self) -> SimulationResult:
+        """The one simulation's answer as Python scalars (S = 1; ValueError naming S otherwise)."""
+        if self.n_sims != 1:
+            raise ValueError(f"scalar: the result holds S = {self.n_sims} simulations; index one with result[i]")
+        return self[0]

@@ -47,13 +47,6 @@ MAX_LATTICE = 241
 CRITERIA = ("worst", "mean")
 
 
-def _float64_objective(objective: Objective) -> Objective:
-    """The same objective in float64 (the exact solver's re-scoring arithmetic)."""
-    return Objective(
-        objective.problem.as_float64(), tuple(leg.double() for leg in objective.legs), objective.close_at_eod
-    )
-
-
 def _edges(breaks: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
     """`[S, N + 2]` ascending: the bounds and the breakpoints `breaks` (`[S, N]`) clamped into `[lo, hi]`."""
     s = breaks.shape[0]
@@ -69,9 +62,8 @@ def cell_centre(objective: Objective, bounds, h: torch.Tensor, l: torch.Tensor) 
     """
     (h_lo, h_hi), (l_lo, l_hi) = bounds
     p = objective.problem
-    rows = exact._rows
-    l_edges = _edges(rows(p.low.double() - p.low_pred.double()), l_lo, l_hi)
-    h_edges = _edges(rows(p.high.double() - p.high_pred.double()), h_lo, h_hi)
+    l_edges = _edges(p.low.double() - p.low_pred.double(), l_lo, l_hi)
+    h_edges = _edges(p.high.double() - p.high_pred.double(), h_lo, h_hi)
     n = l_edges.shape[-1]
     # l: the largest edge <= l, then the first edge above it (l itself when there is none).
     above = torch.searchsorted(l_edges, l[:, None].contiguous(), side="right")[:, 0]
@@ -91,7 +83,7 @@ def solve_centre(objective: Objective, bounds, budget: int | None = None, seed: 
     """
     corner = exact.solve(objective, bounds)
     h, l = cell_centre(objective, bounds, corner.h, corner.l)
-    profit = _float64_objective(objective).batch_rows(h[:, None], l[:, None])[:, 0]
+    profit = objective.as_float64().score(h[:, None], l[:, None])[:, 0]
     return Solution(h, l, profit, corner.nfev + 1, criterion=profit)
 
 
@@ -120,7 +112,7 @@ def solve_box(objective: Objective, bounds, budget: int | None = None, seed: int
     (hs, rh), (ls, rl) = lattice(h_lo, h_hi, device), lattice(l_lo, l_hi, device)
     s = objective.problem.n_sims
     hh, ll = torch.meshgrid(hs, ls, indexing="ij")  # [Gh + 2rh, Gl + 2rl]
-    profit = _float64_objective(objective).batch_rows(hh.reshape(1, -1).expand(s, -1), ll.reshape(1, -1).expand(s, -1))
+    profit = objective.as_float64().score(hh.reshape(1, -1).expand(s, -1), ll.reshape(1, -1).expand(s, -1))
     grid = profit.view(s, 1, *hh.shape)
     size = (2 * rh + 1, 2 * rl + 1)
     # No padding: every box is whole, so the statistics cover exactly the points inside the bounds.

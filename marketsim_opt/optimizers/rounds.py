@@ -56,7 +56,7 @@ def ask_score_tell(
         asked = [ask(s, k) for s in range(n_sims)]
         x = np.stack([np.asarray(points, dtype=np.float64).reshape(k, 2) for _, points in asked])  # [S, k, 2]
         xt = to_device(x, dtype=problem.dtype, device=problem.device)
-        scores = read_list(objective.batch_rows(xt[..., 0], xt[..., 1]))
+        scores = read_list(objective.score(xt[..., 0], xt[..., 1]))
         for s, ((handles, _), row) in enumerate(zip(asked, scores)):
             tell(s, handles, row)
             j = int(np.argmax(row))

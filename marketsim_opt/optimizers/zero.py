@@ -26,5 +26,5 @@ def solve(objective: Objective, bounds, budget: int | None = None, seed: int = 0
     point = [min(max(0.0, h_lo), h_hi), min(max(0.0, l_lo), l_hi)]
     x = to_device([point], dtype=problem.dtype, device=problem.device).expand(s, 2)  # [S, 2]
     h, l = x[:, 0].contiguous(), x[:, 1].contiguous()
-    profit = objective.batch_rows(h[:, None], l[:, None])[:, 0]
+    profit = objective.score(h[:, None], l[:, None])[:, 0]
     return Solution(h, l, profit, np.full(s, 1))

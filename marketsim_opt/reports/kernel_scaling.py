@@ -48,7 +48,7 @@ def measure_kernel_scaling(
     from torch.utils.benchmark import Timer
 
     rng = np.random.default_rng(CANDIDATE_SEED)
-    hl = torch.as_tensor(rng.uniform(-0.03, 0.03, size=(2, batch)), dtype=torch.float32, device=device)
+    hl = torch.as_tensor(rng.uniform(-0.03, 0.03, size=(2, 1, batch)), dtype=torch.float32, device=device)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     points = []
@@ -56,8 +56,8 @@ def measure_kernel_scaling(
         for n in sizes:
             objective = entry_exit_objective(scaling(n, device=device).problem)
             for mode, stmt, per in (
-                ("sequential", "objective(0.01, -0.01).item()", 1),
-                ("batched", "objective.batch(h, l)", batch),
+                ("sequential", "objective.score(0.01, -0.01).item()", 1),
+                ("batched", "objective.score(h, l)", batch),
             ):
                 if on_step is not None:
                     on_step(f"kernel {mode} N={n}")

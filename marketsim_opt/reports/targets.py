@@ -154,11 +154,11 @@ def _measure(repeats: int, large: bool, say: Callable[[str], None]) -> list[Targ
     say("batched kernel: sequential evaluation, eager and compiled batches")
     objective = entry_exit_objective(workloads.scaling(200).problem)
     gen = torch.Generator().manual_seed(7)
-    h, l = (torch.rand(BATCH, generator=gen).mul(0.06).sub(0.03) for _ in "hl")
-    sequential_eval = _best_time(lambda: [objective(0.01, -0.01).item() for _ in range(100)], repeats) / 100
-    eager = _best_time(lambda: objective.batch(h, l), repeats) / BATCH
+    h, l = (torch.rand(1, BATCH, generator=gen).mul(0.06).sub(0.03) for _ in "hl")  # [S = 1, K]
+    sequential_eval = _best_time(lambda: [objective.score(0.01, -0.01).item() for _ in range(100)], repeats) / 100
+    eager = _best_time(lambda: objective.score(h, l), repeats) / BATCH
     compile_seconds = compiled.warm_up(objective, BATCH)
-    fused = _best_time(lambda: objective.batch(h, l, compiled=True), repeats) / BATCH
+    fused = _best_time(lambda: objective.score(h, l, compiled=True), repeats) / BATCH
     reason = compiled.fallback_reason(h.device)
     path = f"eager fallback: {reason}" if reason else "torch.compile"
     out.append(
