@@ -15,7 +15,8 @@ from marketsim_opt.workloads import profile, run
 
 #: DIRECT's evaluations on the profile workload at the default budgets, measured with scipy 1.17.1.
 PROFILE_NFEV = {"entry_exit": 521, "always_on": 243}
-#: Host read-backs outside the optimizer: the Problem's value check, plus the positions' for entry/exit.
+#: Host read-backs of the historical entry points' input checks: the Problem's values, plus the positions' for
+#: entry/exit.  `optimize` on a built Problem has none (the Problem was checked when it was made).
 INPUT_CHECKS = {"entry_exit": 2, "always_on": 1, "always_on_crypto": 1}
 
 
@@ -31,12 +32,14 @@ def test_profile_evaluation_counts(monkeypatch):
     - The historic counts came from the original system's own data and DIRECT/scipy version: its 261 is
       above 240 (the same soft limit), but its 441 is *below* maxfun = 500, so that run must have stopped on
       another criterion; nothing here can reproduce either number.
-    - Always-on has two legs: each candidate is one evaluation (`Objective.__call__` records one per
-      candidate) but two kernel calls, one per leg.  That is how the historic study counted too: its 963
+    - Always-on has two legs: each candidate is one evaluation (`Objective.score` of two numbers records one
+      per simulation) but two kernel calls, one per leg.  That is how the historic study counted too: its 963
       kernel calls are 441 + 2 x 261.  Here: 521 + 2 x 243 = 1007 kernel calls.
 
-    Syncs: one `.item()` per evaluation (the historic "one `.item()` each") plus one `.tolist()` per input
-    value check (the Problem's, and the positions' for entry/exit).  DIRECT's answer is already on the host,
+    Syncs: one `.item()` per evaluation (the historic "one `.item()` each"), nothing else.  `run` calls
+    `optimize` on the workload's Problem, validated when the workload was built (outside the count), and
+    entry/exit's MaxDiff positions are derived from it, so no input check reads back (the historical entry
+    points add theirs: `test_syncs_are_one_item_per_evaluation`).  DIRECT's answer is already on the host,
     so the API's final read-back of device results reads nothing.
     """
     monkeypatch.delenv("MARKETSIM_FAST_OPTIMIZE", raising=False)
@@ -56,16 +59,16 @@ def test_profile_evaluation_counts(monkeypatch):
             res = run(workload, strategy, method="direct")
         nfev = PROFILE_NFEV[strategy]
         assert res.budget == {"entry_exit": 500, "always_on": 240}[strategy]
-        assert res.nfev == counter.evaluations == nfev
+        assert res.nfev.tolist() == [nfev] and counter.evaluations == nfev
         assert len(kernel_calls) == legs * nfev
-        assert res.syncs == counter.syncs == nfev + INPUT_CHECKS[strategy]
-        assert counter.by_method == {"item": nfev, "tolist": INPUT_CHECKS[strategy]}
+        assert res.syncs == counter.syncs == nfev
+        assert counter.by_method == {"item": nfev}
 
 
 def test_maxfun_is_a_soft_limit():
     """Budgets inside one DIRECT iteration give the same count: 239, 240 and 241 all stop at 243."""
     problem = profile().problem
-    counts = {budget: solve(problem, "always_on", method="direct", budget=budget).nfev for budget in (239, 240, 241)}
+    counts = {b: solve(problem, "always_on", method="direct", budget=b).scalar.nfev for b in (239, 240, 241)}
     assert counts == {239: 243, 240: 243, 241: 243}
 
 
@@ -76,8 +79,9 @@ def test_syncs_are_one_item_per_evaluation(strategy):
     for close_at_eod in (False, True, None):
         for budget in (5, 37):
             res = solve(problem, strategy, method="direct", budget=budget, close_at_eod=close_at_eod)
-            assert res.syncs == res.nfev + INPUT_CHECKS[strategy]
-            assert res.nfev >= budget
+            nfev = res.scalar.nfev
+            assert res.syncs == nfev + INPUT_CHECKS[strategy]
+            assert nfev >= budget
 
 
 def test_fast_budget_on_profile(monkeypatch):
@@ -87,9 +91,9 @@ def test_fast_budget_on_profile(monkeypatch):
     monkeypatch.setenv("MARKETSIM_FAST_OPTIMIZE", "1")
     fast = {s: solve(problem, s, method="direct") for s in ("entry_exit", "always_on")}
     assert {s: r.budget for s, r in fast.items()} == {"entry_exit": 100, "always_on": 100}
-    assert {s: r.nfev for s, r in fast.items()} == {"entry_exit": 111, "always_on": 109}
+    assert {s: r.scalar.nfev for s, r in fast.items()} == {"entry_exit": 111, "always_on": 109}
     monkeypatch.setenv("MARKETSIM_FAST_OPTIMIZE", "0")
-    assert solve(problem, "always_on", method="direct").nfev == PROFILE_NFEV["always_on"]
+    assert solve(problem, "always_on", method="direct").scalar.nfev == PROFILE_NFEV["always_on"]
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -98,22 +102,24 @@ def test_direct_profit_is_the_objective_at_its_point(strategy):
     problem = synthetic_problem(20, seed=5)
     bounds = ((-0.01, 0.02), (-0.025, 0.005))
     res = solve(problem, strategy, method="direct", budget=40, bounds=bounds)
-    assert bounds[0][0] <= res.h <= bounds[0][1]
-    assert bounds[1][0] <= res.l <= bounds[1][1]
-    assert res.profit == res.objective(res.h, res.l).item()
+    one = res.scalar
+    assert bounds[0][0] <= one.h <= bounds[0][1]
+    assert bounds[1][0] <= one.l <= bounds[1][1]
+    assert one.profit == res.objective.score(one.h, one.l).item()  # [1, 1]: one candidate, one simulation
 
 
 @pytest.mark.cpu_dependent
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_batched_direct_equals_per_row_calls(strategy):
-    """Batched direct runs each simulation alone: every field equals the unbatched call on that row,
+    """Batched direct runs each simulation alone: every field equals the one-row call on that row,
     and syncs = the sum of per-simulation evaluations + the input checks."""
     batch, rows = batch_of(8, [11, 12, 13])
     res = solve(batch, strategy, method="direct", budget=30, close_at_eod=None)
-    # Bitwise on any CPU: batched direct scores row s as an [N] problem of its own, the very computation the
-    # unbatched call makes (same shapes, same kernels), so no vector width can set them apart.
+    # Bitwise on any CPU: batched direct scores row s as a [1, N] problem of its own (`Objective.rows(s)`),
+    # the very computation the one-row call makes (same shapes, same kernels), so no vector width can set
+    # them apart.
     for s, row in enumerate(rows):
-        one = solve(row, strategy, method="direct", budget=30, close_at_eod=None)
+        one = solve(row, strategy, method="direct", budget=30, close_at_eod=None).scalar
         got = (res.h[s], res.l[s], res.profit[s], res.close_at_eod[s], res.nfev[s])
         assert got == (one.h, one.l, one.profit, one.close_at_eod, one.nfev)
     assert res.syncs == int(res.nfev.sum()) + INPUT_CHECKS[strategy]
@@ -122,7 +128,7 @@ def test_batched_direct_equals_per_row_calls(strategy):
 def test_direct_ignores_seed():
     """DIRECT is deterministic: the seed changes nothing."""
     problem = synthetic_problem(12, seed=8, dtype=torch.float64)
-    a = solve(problem, "entry_exit", method="direct", budget=50, seed=0)
-    b = solve(problem, "entry_exit", method="direct", budget=50, seed=99)
+    a = solve(problem, "entry_exit", method="direct", budget=50, seed=0).scalar
+    b = solve(problem, "entry_exit", method="direct", budget=50, seed=99).scalar
     assert (a.h, a.l, a.profit, a.nfev) == (b.h, b.l, b.profit, b.nfev)
     assert isinstance(a.profit, float) and np.isfinite(a.profit)

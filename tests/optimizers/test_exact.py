@@ -12,7 +12,6 @@ from marketsim_opt import Problem, optimize_always_on, optimize_entry_exit
 from marketsim_opt.data import synthetic_problem
 from marketsim_opt.optimizers.api import POLICY_TIE
 from marketsim_opt.quality import score_f64
-from marketsim_opt.strategies import Objective
 from marketsim_opt.workloads import backtest
 from tests.reference import reference_profit
 
@@ -22,11 +21,11 @@ PROBES = 100_000
 PROBE_CELLS = 2_000_000  # candidates x days per batched call (16 MB float64 temporaries)
 
 
-def host_legs(result) -> tuple[dict[str, np.ndarray], list[np.ndarray], float]:
-    """The result's problem fields and legs as float64 numpy arrays, and its fee."""
+def host_legs(result, s: int = 0) -> tuple[dict[str, np.ndarray], list[np.ndarray], float]:
+    """Simulation `s`'s problem fields and legs (`[N]` each) as float64 numpy arrays, and the fee."""
     obj = result.objective
-    fields = {name: t.double().numpy() for name, t in obj.problem.tensors().items()}
-    return fields, [leg.double().numpy() for leg in obj.legs], float(obj.problem.trading_fee)
+    fields = {name: t[s].double().numpy() for name, t in obj.problem.tensors().items()}
+    return fields, [leg[s].double().numpy() for leg in obj.legs], float(obj.problem.trading_fee)
 
 
 def axis_candidates(breaks: np.ndarray, lo: float, hi: float, nudge: float) -> np.ndarray:
@@ -36,13 +35,14 @@ def axis_candidates(breaks: np.ndarray, lo: float, hi: float, nudge: float) -> n
 
 
 def brute_force_supremum(result, close_at_eod: bool, bounds=BOUNDS, nudge: float = 1e-14) -> float:
-    """max over every (h, l) pair of per-axis corner candidates, scored by `reference_profit`.
+    """max over every (h, l) pair of per-axis corner candidates, scored by `reference_profit` (S = 1 results).
 
     SPEC section 3's breakpoints, enumerated here without the package: on `h`, where `Hp_i + h` crosses
     `H_i`, `0` or `10`; on `l`, where `Lp_i + l` crosses `L_i`, `0` or `-1`.  `nudge` (1e-14, thousands of
     float64 ulps at these magnitudes) puts a point strictly inside the cell on each side, so a supremum that
     is only approached (strict entries) is reached to within `2 N max|p| nudge` per axis.
     """
+    assert result.n_sims == 1
     f, legs, fee = host_legs(result)
     (h_lo, h_hi), (l_lo, l_hi) = bounds
     hp, lp = f["high_pred"], f["low_pred"]
@@ -59,9 +59,11 @@ def brute_force_supremum(result, close_at_eod: bool, bounds=BOUNDS, nudge: float
 
 
 def probe_max(result, close_at_eod: bool, bounds=BOUNDS, seed: int = 0) -> float:
-    """The best float64 objective value over PROBES uniform random points of the box (package kernel, batched)."""
+    """The best float64 objective value over PROBES uniform random points of the box (package kernel, batched;
+    S = 1 results)."""
     obj = result.objective
-    obj64 = Objective(obj.problem.as_float64(), tuple(leg.double() for leg in obj.legs), close_at_eod)
+    assert obj.problem.n_sims == 1
+    obj64 = obj.as_float64().with_policy(close_at_eod)
     gen = torch.Generator().manual_seed(seed)
     (h_lo, h_hi), (l_lo, l_hi) = bounds
     best = -np.inf
@@ -70,7 +72,7 @@ def probe_max(result, close_at_eod: bool, bounds=BOUNDS, seed: int = 0) -> float
         u = torch.rand(2, min(chunk, PROBES - start), generator=gen, dtype=torch.float64)
         h = h_lo + (h_hi - h_lo) * u[0]
         l = l_lo + (l_hi - l_lo) * u[1]
-        best = max(best, float(obj64.batch(h, l).max()))
+        best = max(best, float(obj64.score(h[None], l[None]).max()))  # [1, K] candidates
     return best
 
 
@@ -81,7 +83,7 @@ def test_exact_is_never_beaten(n_days, close_at_eod, strategy):
     """No random probe point and no other method's answer scores (float64) above the exact supremum."""
     problem = synthetic_problem(n_days, seed=1000 + n_days)
     exact = solve(problem, strategy, method="exact", close_at_eod=close_at_eod)
-    sup = exact.supremum
+    sup = exact.scalar.supremum
     assert isinstance(sup, float) and np.isfinite(sup)
     assert probe_max(exact, close_at_eod) <= sup + SLACK
     for method, budget in (("direct", 100), ("grid", None), ("nevergrad:OnePlusOne", 50)):
@@ -91,7 +93,7 @@ def test_exact_is_never_beaten(n_days, close_at_eod, strategy):
     # The exact point itself scores within 1e-9 of the supremum (and not above it).
     at_point = score_f64(exact.objective, exact.h, exact.l, close_at_eod)[0]
     assert sup - 1e-9 <= at_point <= sup + SLACK
-    assert sup - 1e-9 <= exact.profit <= sup + SLACK
+    assert sup - 1e-9 <= exact.scalar.profit <= sup + SLACK
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -102,7 +104,7 @@ def test_exact_matches_brute_force_corners(n_days, seed, close_at_eod, strategy,
     """The exact supremum equals the max over an independent enumeration of breakpoint corners (to 1e-12)."""
     problem = synthetic_problem(n_days, seed, dtype=dtype)
     exact = solve(problem, strategy, method="exact", close_at_eod=close_at_eod)
-    assert abs(brute_force_supremum(exact, close_at_eod) - exact.supremum) <= 1e-12
+    assert abs(brute_force_supremum(exact, close_at_eod) - exact.scalar.supremum) <= 1e-12
 
 
 def dyadic_problem(seed: int, n_days: int = 10, *, close_inside: bool = True, dtype=torch.float32) -> Problem:
@@ -136,9 +138,10 @@ def test_exact_on_tied_breakpoints(seed, close_inside, close_at_eod, strategy):
     equals the brute force and its point scores within 1e-9 of the supremum."""
     problem = dyadic_problem(seed, close_inside=close_inside)
     exact = solve(problem, strategy, method="exact", close_at_eod=close_at_eod, bounds=DYADIC_BOUNDS)
-    assert abs(brute_force_supremum(exact, close_at_eod, DYADIC_BOUNDS) - exact.supremum) <= 1e-12
+    sup = exact.scalar.supremum
+    assert abs(brute_force_supremum(exact, close_at_eod, DYADIC_BOUNDS) - sup) <= 1e-12
     at_point = score_f64(exact.objective, exact.h, exact.l, close_at_eod)[0]
-    assert exact.supremum - 1e-9 <= at_point <= exact.supremum + SLACK
+    assert sup - 1e-9 <= at_point <= sup + SLACK
 
 
 # Hand-made one-day cases (units of 1/1024; fee in the same units), each with a supremum that only one kind
@@ -165,39 +168,26 @@ def test_exact_reaches_every_kind_of_corner(case):
     its point scores within 1e-9 of it (brute force agrees)."""
     c, high, low, high_pred, low_pred, legs, fee, expected, _ = ONE_DAY_CASES[case]
     unit = 1 / 1024
-    problem = Problem(
-        **{
-            k: torch.tensor([v * unit], dtype=torch.float64)
-            for k, v in dict(close=c, high=high, low=low, high_pred=high_pred, low_pred=low_pred).items()
-        },
-        trading_fee=fee * unit,
-    )
-    args = (problem.close, problem.high, problem.high_pred, problem.low, problem.low_pred)
+    day = lambda v: torch.tensor([v * unit], dtype=torch.float64)  # noqa: E731 - one [N = 1] series
+    args = (day(c), day(high), day(high_pred), day(low), day(low_pred))
     if len(legs) == 2:
         res = optimize_always_on(*args, method="exact", trading_fee=fee * unit, bounds=DYADIC_BOUNDS)
     else:
         positions = torch.tensor(legs, dtype=torch.float64)
         res = optimize_entry_exit(*args, positions, method="exact", trading_fee=fee * unit, bounds=DYADIC_BOUNDS)
-    assert res.supremum == pytest.approx(expected * unit, abs=1e-15)
-    assert abs(brute_force_supremum(res, False, DYADIC_BOUNDS) - res.supremum) <= 1e-12
-    assert res.supremum - 1e-9 <= score_f64(res.objective, res.h, res.l, False)[0] <= res.supremum + SLACK
+    sup = res.scalar.supremum
+    assert sup == pytest.approx(expected * unit, abs=1e-15)
+    assert abs(brute_force_supremum(res, False, DYADIC_BOUNDS) - sup) <= 1e-12
+    assert sup - 1e-9 <= score_f64(res.objective, res.h, res.l, False)[0] <= sup + SLACK
 
 
 def test_supremum_not_attained_is_approached():
     """A short whose best entry is right at `Hq == H` (not filled, strict): the supremum is the limit from
     below, the returned `h` lies strictly below the breakpoint, and it scores within 1e-9 of the limit."""
     # One short day: Hp = 0.01, H = 0.02, L = -0.01, c = 0.0, Lp = -0.02 (take-profit never reached).
-    problem = Problem(
-        close=torch.tensor([0.0], dtype=torch.float64),
-        high=torch.tensor([0.02], dtype=torch.float64),
-        low=torch.tensor([-0.01], dtype=torch.float64),
-        high_pred=torch.tensor([0.01], dtype=torch.float64),
-        low_pred=torch.tensor([-0.02], dtype=torch.float64),
-        trading_fee=0.001,
-    )
-    positions = torch.tensor([-1.0], dtype=torch.float64)
-    args = (problem.close, problem.high, problem.high_pred, problem.low, problem.low_pred, positions)
-    res = optimize_entry_exit(*args, method="exact", close_at_eod=True, trading_fee=0.001)
+    day = lambda v: torch.tensor([v], dtype=torch.float64)  # noqa: E731 - one [N = 1] series
+    args = (day(0.0), day(0.02), day(0.01), day(-0.01), day(-0.02), day(-1.0))  # close, H, Hp, L, Lp, positions
+    res = optimize_entry_exit(*args, method="exact", close_at_eod=True, trading_fee=0.001).scalar
     # Short at the close: -(c - Hq) - fee = Hq - 0.001, rising with h while Hq < H = 0.02, then 0 (no entry).
     assert res.supremum == pytest.approx(0.02 - 0.001, abs=1e-15)
     assert res.h < 0.01  # strictly below the breakpoint H - Hp = 0.01
@@ -217,7 +207,7 @@ def test_exact_counts(n_days, strategy):
     checks = 2 if strategy == "entry_exit" else 1  # Problem values (+ positions values for entry/exit)
     for close_at_eod, nfev in ((False, intraday), (True, at_close), (None, intraday + at_close)):
         res = solve(problem, strategy, method="exact", close_at_eod=close_at_eod)
-        assert res.nfev == nfev
+        assert res.nfev.tolist() == [nfev]
         assert res.syncs == checks + 1
         assert res.budget is None
 
@@ -260,9 +250,9 @@ def test_exact_policy_search_picks_the_better_policy(strategy):
 def test_exact_ignores_budget_and_seed():
     """budget and seed do not change exact's answer (the enumeration is complete and deterministic)."""
     problem = synthetic_problem(20, seed=11)
-    base = solve(problem, "entry_exit", method="exact")
+    base = solve(problem, "entry_exit", method="exact").scalar
     for kwargs in (dict(budget=5), dict(seed=123), dict(budget=1000, seed=7)):
-        other = solve(problem, "entry_exit", method="exact", **kwargs)
+        other = solve(problem, "entry_exit", method="exact", **kwargs).scalar
         fields = ("h", "l", "profit", "supremum", "nfev")
         assert [getattr(other, f) for f in fields] == [getattr(base, f) for f in fields]
 

@@ -35,9 +35,9 @@ def _edges(breaks: np.ndarray, lo: float, hi: float) -> np.ndarray:
 def _pattern(obj, s: int, h: float, l: float) -> np.ndarray:
     """The kernel's four indicators per day at (h, l), float64: fills and take-profits of both sides."""
     p = obj.problem.as_float64()
-    hq = np.clip(p.high_pred.numpy().reshape(-1, p.n_days)[s] + h, 0.0, 10.0)
-    lq = np.clip(p.low_pred.numpy().reshape(-1, p.n_days)[s] + l, -1.0, 0.0)
-    high, low = p.high.numpy().reshape(-1, p.n_days)[s], p.low.numpy().reshape(-1, p.n_days)[s]
+    hq = np.clip(p.high_pred.numpy()[s] + h, 0.0, 10.0)
+    lq = np.clip(p.low_pred.numpy()[s] + l, -1.0, 0.0)
+    high, low = p.high.numpy()[s], p.low.numpy()[s]
     return np.stack([lq > low, hq < high, lq >= low, hq <= high])
 
 
@@ -76,8 +76,8 @@ def _brute_box(obj, s: int, criterion: str):
     (hs, rh), (ls, rl) = (robust.lattice(lo, hi) for lo, hi in ((h_lo, h_hi), (l_lo, l_hi)))
     hs, ls = hs.numpy(), ls.numpy()
     p = obj.problem.as_float64()
-    day = {f: getattr(p, f).numpy().reshape(-1, p.n_days)[s] for f in ("close", "high", "low", "high_pred", "low_pred")}
-    legs = [leg.double().numpy().reshape(-1, p.n_days)[s] for leg in obj.legs]
+    day = {f: getattr(p, f).numpy()[s] for f in ("close", "high", "low", "high_pred", "low_pred")}
+    legs = [leg.double().numpy()[s] for leg in obj.legs]
     hh, ll = np.meshgrid(hs, ls, indexing="ij")
     profit = sum(
         reference_profit(
