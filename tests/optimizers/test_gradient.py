@@ -12,7 +12,7 @@ from marketsim_opt import count_syncs, regret_bp, strategies
 from marketsim_opt.data import synthetic_problem
 from marketsim_opt.optimizers import gradient
 from marketsim_opt.optimizers.gradient import STEPS, plan, starting_points
-from marketsim_opt.strategies import always_on_objective, entry_exit_objective
+from marketsim_opt.strategies import Objective, always_on_objective, entry_exit_objective
 
 INPUT_CHECKS = {"entry_exit": 2, "always_on": 1, "always_on_crypto": 1}
 
@@ -27,7 +27,8 @@ def test_plan_follows_the_documented_rule_and_nfev_never_exceeds_the_budget(budg
     assert plan(budget) == starts_steps
     starts, steps = starts_steps
     res = solve(synthetic_problem(8, seed=2), "entry_exit", method="gradient", budget=budget)
-    assert res.nfev == starts * (2 * steps + 1) <= budget
+    assert res.nfev.tolist() == [starts * (2 * steps + 1)]
+    assert res.scalar.nfev <= budget
     assert res.budget == budget
 
 
@@ -73,9 +74,9 @@ def test_solve_itself_has_no_host_sync():
 
 
 def test_all_starts_are_one_batch(monkeypatch):
-    """Each step runs the surrogate once per leg on all `[S, M]` starts at once, and the true kernel scores all
-    of them in one `Objective.batch` call."""
-    calls, batches = [], []
+    """Each step runs the surrogate once per leg on all `[S, M]` starts at once (one `Objective.score(tau=...)`
+    call a step), and the true kernel scores all of them in one `Objective.score` call, the last."""
+    calls, scored = [], []
     real_smoothed = strategies.smoothed_profit_per_day
 
     def spy(*args, **kwargs):
@@ -86,37 +87,44 @@ def test_all_starts_are_one_batch(monkeypatch):
     monkeypatch.setattr(strategies, "smoothed_profit_per_day", spy)
     problem, _ = batch_of(12, [1, 2, 3])
     objective = always_on_objective(problem)  # two legs
-    real_batch = type(objective).batch
-    monkeypatch.setattr(
-        type(objective), "batch", lambda self, h, l, **kw: batches.append(h.shape) or real_batch(self, h, l)
-    )
+    real_score = Objective.score
+
+    def score_spy(self, h, l, **kwargs):
+        scored.append((tuple(h.shape), "surrogate" if kwargs.get("tau") is not None else "kernel"))
+        return real_score(self, h, l, **kwargs)
+
+    monkeypatch.setattr(Objective, "score", score_spy)
     starts, steps = plan(500)
     gradient.solve(objective, ((-0.03, 0.03), (-0.03, 0.03)), 500, 0)
     assert calls == [(3, starts, 12)] * (2 * steps)
-    assert batches == [torch.Size([3, starts])]
+    assert scored == [((3, starts), "surrogate")] * steps + [((3, starts), "kernel")]
 
 
 @pytest.mark.cpu_dependent
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("close_at_eod", [False, True, None])
 def test_profit_is_the_true_kernel_at_the_point(strategy, close_at_eod):
-    """The reported profit is exactly the true objective (problem dtype) at the returned (h, l), in the box."""
+    """The reported profit is the true objective (problem dtype) at the returned (h, l), in the box; in a batch,
+    each simulation's profit is its own row's objective (`Objective.rows`) at its point."""
     bounds = ((-0.01, 0.03), (-0.02, 0.01))
     problem = synthetic_problem(25, seed=6)
     res = solve(problem, strategy, method="gradient", budget=200, bounds=bounds, close_at_eod=close_at_eod)
-    assert bounds[0][0] <= res.h <= bounds[0][1] and bounds[1][0] <= res.l <= bounds[1][1]
-    objective = res.objective.with_policy(res.close_at_eod)
-    at = objective.batch(torch.tensor([res.h], dtype=problem.dtype), torch.tensor([res.l], dtype=problem.dtype))
-    # float32 sums over a [M, N] batch and a [1, N] one need not round alike on every CPU: a tolerance
-    assert res.profit == pytest.approx(at.item(), rel=1e-6, abs=1e-7)
+    one = res.scalar
+    assert bounds[0][0] <= one.h <= bounds[0][1] and bounds[1][0] <= one.l <= bounds[1][1]
+    objective = res.objective.with_policy(one.close_at_eod)
+    at = objective.score(torch.tensor([[one.h]], dtype=problem.dtype), torch.tensor([[one.l]], dtype=problem.dtype))
+    assert at.shape == (1, 1)
+    # float32 sums over a [1, M, N] batch and a [1, 1, N] one need not round alike on every CPU: a tolerance
+    assert one.profit == pytest.approx(at.item(), rel=1e-6, abs=1e-7)
 
     batch, _ = batch_of(25, [6, 7, 8, 9])
     many = solve(batch, strategy, method="gradient", budget=200, bounds=bounds, close_at_eod=close_at_eod)
+    assert many.n_sims == 4
     for s in range(4):
-        row = many.objective.problem[s]
-        legs = tuple(leg[s] for leg in many.objective.legs)
-        one = type(many.objective)(row, legs, bool(many.close_at_eod[s]))
-        at = one.batch(torch.tensor([many.h[s]], dtype=row.dtype), torch.tensor([many.l[s]], dtype=row.dtype))
+        row = many.objective.rows(s).with_policy(bool(many.close_at_eod[s]))
+        dtype = row.problem.dtype
+        at = row.score(torch.tensor([[many.h[s]]], dtype=dtype), torch.tensor([[many.l[s]]], dtype=dtype))
+        assert at.shape == (1, 1)
         assert many.profit[s] == pytest.approx(at.item(), rel=1e-6, abs=1e-7)
 
 
@@ -125,34 +133,36 @@ def test_answers_stay_inside_bounds_that_float32_rounds_outward():
     bounds = ((-0.1, 0.1), (-0.1, 0.1))
     assert float(torch.tensor(0.1)) > 0.1
     problem = synthetic_problem(20, seed=3)
-    res = solve(problem, "entry_exit", method="gradient", budget=1, bounds=bounds)  # the start at the corner
-    assert res.h <= 0.1 and res.l >= -0.1
-    assert res.h == pytest.approx(0.1, abs=1e-8) and res.l == pytest.approx(-0.1, abs=1e-8)
+    one = solve(problem, "entry_exit", method="gradient", budget=1, bounds=bounds).scalar  # the corner start
+    assert one.h <= 0.1 and one.l >= -0.1
+    assert one.h == pytest.approx(0.1, abs=1e-8) and one.l == pytest.approx(-0.1, abs=1e-8)
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("close_at_eod", [False, True, None])
 def test_regret_is_never_negative(strategy, close_at_eod):
-    """Against the exact optimum, unbatched and batched, on random problems of several sizes."""
+    """Against the exact optimum, for one series (an `[1]` regret) and a batch (`[S]`), on random problems of
+    several sizes."""
     for n_days, seeds in ((6, [1, 2, 3, 4]), (40, [5, 6, 7]), (200, [8, 9])):
         batch, rows = batch_of(n_days, seeds)
         regrets = regret_bp(solve(batch, strategy, method="gradient", budget=120, close_at_eod=close_at_eod))
         assert regrets.shape == (len(seeds),) and regrets.min() >= -1e-9
-        assert regret_bp(solve(rows[0], strategy, method="gradient", budget=120, close_at_eod=close_at_eod)) >= -1e-9
+        single = regret_bp(solve(rows[0], strategy, method="gradient", budget=120, close_at_eod=close_at_eod))
+        assert single.shape == (1,) and single[0] >= -1e-9
 
 
 @pytest.mark.cpu_dependent
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_batched_gradient_equals_per_row_calls(strategy):
-    """Every simulation starts from the same points, so each batched field matches the unbatched call on that row.
+    """Every simulation starts from the same points, so each batched field matches the one-row call on that row.
 
-    Not bitwise: the surrogate's float32 sums over days round differently in a [S, M, N] batch and an [M, N]
+    Not bitwise: the surrogate's float32 sums over days round differently in a [S, M, N] batch and a [1, M, N]
     one on some CPUs (AVX-512 against AVX2), and the ascent carries that into the last bits of (h, l).
     """
     batch, rows = batch_of(10, [21, 22, 23])
     res = solve(batch, strategy, method="gradient", budget=170, close_at_eod=None, seed=2)
     for s, row in enumerate(rows):
-        one = solve(row, strategy, method="gradient", budget=170, close_at_eod=None, seed=2)
+        one = solve(row, strategy, method="gradient", budget=170, close_at_eod=None, seed=2).scalar
         assert (res.close_at_eod[s], res.nfev[s]) == (one.close_at_eod, one.nfev)
         assert (res.h[s], res.l[s]) == pytest.approx((one.h, one.l), abs=1e-6)
         assert res.profit[s] == pytest.approx(one.profit, rel=1e-5, abs=1e-6)
@@ -171,7 +181,7 @@ def test_seed_reaches_the_rotated_starts_only():
     f32 = starting_points(4, 0, dtype=torch.float32)
     assert f32.dtype == torch.float32 and f32.shape == (4, 2) and torch.equal(f32, a[:4].float())
     problem = synthetic_problem(60, seed=11)
-    runs = [solve(problem, "entry_exit", method="gradient", budget=500, seed=s) for s in (0, 0, 1)]
+    runs = [solve(problem, "entry_exit", method="gradient", budget=500, seed=s).scalar for s in (0, 0, 1)]
     # bitwise: the same computation twice in one process (same shapes, same kernels), not two machines
     assert (runs[0].h, runs[0].l, runs[0].profit) == (runs[1].h, runs[1].l, runs[1].profit)
     assert runs[2].nfev == runs[0].nfev
@@ -196,11 +206,13 @@ def test_profile_regret_is_recorded():
     from marketsim_opt import workloads
 
     w = workloads.profile()
-    got = {
-        (s, b): round(float(regret_bp(workloads.run(w, s, method="gradient", budget=b))), 1)
+    regrets = {
+        (s, b): regret_bp(workloads.run(w, s, method="gradient", budget=b))
         for s in workloads.STRATEGIES
         for b in (100, None)
     }
+    assert all(r.shape == (1,) for r in regrets.values())  # one series: S = 1
+    got = {key: round(float(r[0]), 1) for key, r in regrets.items()}
     assert all(np.isfinite(v) and v >= 0 for v in got.values())
     assert got == {
         ("entry_exit", 100): 23.2,

@@ -59,7 +59,7 @@ def test_rounds_constant():
 def test_nfev_is_the_budget_and_one_readback_per_round(budget, rounds):
     """nfev equals the budget exactly; syncs = one `.tolist()` per round + the input checks."""
     res = solve(synthetic_problem(6, seed=1), "entry_exit", method="optuna:TPE", budget=budget)
-    assert res.nfev == budget
+    assert res.nfev.tolist() == [budget]
     assert res.syncs == rounds + INPUT_CHECKS["entry_exit"]
 
 
@@ -75,22 +75,24 @@ def test_batched_readbacks_do_not_grow_with_simulations(strategy):
 
 @needs_optuna
 def test_one_kernel_call_per_round_for_all_studies(monkeypatch):
-    """Every round scores all simulations' asks in one `Objective.batch` call of shape [S, k]."""
+    """Every round scores all simulations' asks in one `Objective.score` call of shape [S, k] (the true kernel)."""
     from marketsim_opt.strategies import Objective
 
     shapes = []
-    real = Objective.batch
-    monkeypatch.setattr(Objective, "batch", lambda self, h, l, **kw: shapes.append(tuple(h.shape)) or real(self, h, l))
+    real = Objective.score
+    monkeypatch.setattr(
+        Objective, "score", lambda self, h, l, **kw: shapes.append((tuple(h.shape), kw)) or real(self, h, l, **kw)
+    )
     batch, _ = batch_of(6, [1, 2, 3])
     solve(batch, "entry_exit", method="optuna:TPE", budget=25)
-    assert shapes == [(3, 3)] * 8 + [(3, 1)]  # ceil(25 / 10) = 3 a round: 8 rounds of 3, then 1
+    assert shapes == [((3, 3), {})] * 8 + [((3, 1), {})]  # ceil(25 / 10) = 3 a round: 8 rounds of 3, then 1
 
 
 @needs_optuna
 def test_seed_reaches_the_sampler():
     """Seeds 0 and 1 give different points, seed 0 twice the same."""
     problem = synthetic_problem(6, seed=3)
-    a, b, c = (solve(problem, "entry_exit", method="optuna:TPE", budget=20, seed=s) for s in (0, 1, 0))
+    a, b, c = (solve(problem, "entry_exit", method="optuna:TPE", budget=20, seed=s).scalar for s in (0, 1, 0))
     assert (a.h, a.l) != (b.h, b.l)
     assert (a.h, a.l, a.profit) == (c.h, c.l, c.profit)
 
@@ -110,20 +112,24 @@ def test_profit_is_the_objective_at_the_point(strategy, close_at_eod):
     problem = synthetic_problem(15, seed=6)
     bounds = ((0.0, 0.02), (-0.02, 0.0))
     res = solve(problem, strategy, method="optuna:TPE", budget=40, bounds=bounds, close_at_eod=close_at_eod)
-    assert bounds[0][0] <= res.h <= bounds[0][1] and bounds[1][0] <= res.l <= bounds[1][1]
-    at = res.objective.batch(torch.tensor([res.h], dtype=problem.dtype), torch.tensor([res.l], dtype=problem.dtype))
-    assert res.profit == at.item()
+    one = res.scalar
+    assert bounds[0][0] <= one.h <= bounds[0][1] and bounds[1][0] <= one.l <= bounds[1][1]
+    objective = res.objective.with_policy(one.close_at_eod)
+    at = objective.score(torch.tensor([[one.h]], dtype=problem.dtype), torch.tensor([[one.l]], dtype=problem.dtype))
+    assert at.shape == (1, 1)
+    assert one.profit == at.item()
 
 
 @needs_optuna
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("close_at_eod", [False, None])
 def test_regret_is_never_negative(strategy, close_at_eod):
-    """Against the exact optimum, unbatched and batched, on random problems."""
+    """Against the exact optimum, for one series (an `[1]` regret) and a batch (`[S]`), on random problems."""
     batch, rows = batch_of(30, [5, 6, 7])
     regrets = regret_bp(solve(batch, strategy, method="optuna:TPE", budget=30, close_at_eod=close_at_eod))
     assert regrets.shape == (3,) and regrets.min() >= -1e-9
-    assert regret_bp(solve(rows[0], strategy, method="optuna:TPE", budget=30, close_at_eod=close_at_eod)) >= -1e-9
+    single = regret_bp(solve(rows[0], strategy, method="optuna:TPE", budget=30, close_at_eod=close_at_eod))
+    assert single.shape == (1,) and single[0] >= -1e-9
 
 
 @needs_optuna
