@@ -214,7 +214,7 @@ def _child(work_dir: str) -> None:
 
     import marketsim_opt
 
-    common.tune_process()  # as in asv's runner: one thread, malloc pinned (this child is not asv's)
+    common.tune_process()  # as the getters do in asv's setup: one thread, malloc pinned, before building
     toggle, dump = torch._C._valgrind_toggle, torch._C._valgrind_toggle_and_dump_stats
     work = Path(work_dir)
     spec = json.loads((work / "plan.json").read_text())

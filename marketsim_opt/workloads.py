@@ -21,8 +21,8 @@ from .data import (
     synthetic_ohlc,
     synthetic_problem,
 )
-from .optimizers import OptimizeResult, optimize
-from .strategies import STRATEGIES, always_on_objective, entry_exit_objective, stack_objectives
+from .optimizers import OptimizeResult, optimize, optimize_always_on, optimize_entry_exit
+from .strategies import STRATEGIES, always_on_objective, entry_exit_objective, entry_exit_positions, stack_objectives
 
 __all__ = [
     "Workload",
@@ -102,14 +102,23 @@ def scaling(n_days: int, *, dtype: torch.dtype = torch.float32, device: str | to
 def run(
     workload: Workload, strategy: str, *, method: str = "direct", budget: int | None = None, seed: int = 0
 ) -> OptimizeResult:
-    """One optimization of `workload` through the public API (`optimize`).
+    """One optimization of `workload` as the simulator calls it: through the historical entry points, whose
+    input checks (and their host syncs) are part of the call.
 
     `strategy` is `"entry_exit"` (positions by the MaxDiff rule) or `"always_on"`;
     `budget=None` takes the method's default for that strategy.
     """
-    return optimize(
-        workload.problem, strategy, method=method, budget=budget, close_at_eod=workload.close_at_eod, seed=seed
+    p = workload.problem
+    args = (p.close, p.high, p.high_pred, p.low, p.low_pred)
+    common = dict(
+        close_at_eod=workload.close_at_eod, trading_fee=p.trading_fee, method=method, budget=budget, seed=seed
     )
+    if strategy == "entry_exit":
+        positions = entry_exit_positions(p.high_pred, p.low_pred, is_crypto=p.is_crypto)
+        return optimize_entry_exit(*args, positions, **common)
+    if strategy == "always_on":
+        return optimize_always_on(*args, is_crypto=p.is_crypto, **common)
+    raise ValueError(f"strategy: expected one of {', '.join(STRATEGIES)}, got {strategy!r}")
 
 
 def run_all(

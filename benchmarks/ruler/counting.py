@@ -14,9 +14,10 @@
   debug mode and `warnings.showwarning` are process-wide; both are restored when the region closes.  On CPU a
   read-back by a call not in READBACKS (none known on torch 2.13) would not be counted.
 - **evaluations**: candidates scored through `marketsim_opt.strategies.Objective`'s scoring methods, counted
-  from each call's returned tensor: `__call__` (+ its numel: 1, or S for a batched problem), `batch` (+ K or
-  S*K) and, where the class has it, `smoothed` (+ its numel: the gradient method's forward passes; backward
-  passes are not counted).  The class attributes are replaced by counting wrappers while any region is open
+  from each call's returned tensor's numel: since issue 18 the one entry `score` (`[S, K]`; `[S, 1]` for one
+  candidate; with `tau`, the gradient method's forward passes on the surrogate), before it `__call__` (1, or S
+  for a batched problem), `batch` (K or S*K) and, where the class has it, `smoothed`.  Backward passes are not
+  counted.  The class attributes are replaced by counting wrappers while any region is open
   (process-wide, restored when the last region closes); a scoring call made inside another counts once.
   So for `exact` this counts the float64 re-scoring of its returned points (S per policy), not the corners of
   its sweep, which never call the objective; for `gradient`, its forward passes and its final scoring.  The
@@ -62,8 +63,9 @@ READBACKS = frozenset(
         "is_nonzero",
     }
 )
-#: `marketsim_opt.strategies.Objective` methods whose returned tensor's numel is the candidates they scored.
-SCORING_METHODS = ("__call__", "batch", "smoothed")
+#: `marketsim_opt.strategies.Objective` methods whose returned tensor's numel is the candidates they scored
+#: (`score` since issue 18; the others before it).
+SCORING_METHODS = ("score", "__call__", "batch", "smoothed")
 #: `by_method` key of a `Tensor.to` / `Tensor.copy_` that moves a CUDA tensor to the CPU.
 TO_CPU = "to(cpu)"
 
@@ -206,7 +208,7 @@ def _install_scoring_counter() -> None:
 
     cls = strategies.Objective
     for name in SCORING_METHODS:
-        if not hasattr(cls, name):  # older commits lack `smoothed`
+        if not any(name in klass.__dict__ for klass in cls.__mro__[:-1]):  # not the class's (object's, type's)
             continue
         own = name in cls.__dict__
         original = cls.__dict__[name] if own else getattr(cls, name)

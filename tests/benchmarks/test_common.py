@@ -67,6 +67,7 @@ threads_imported = torch.get_num_threads()
 pins = []
 real_pin = common.pin_malloc
 common.pin_malloc = lambda *a: pins.append(a) or real_pin(*a)
+{post}
 returned = [common.tune_process() for _ in range({tunes})]
 
 fields = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()
@@ -88,7 +89,7 @@ print(json.dumps(dict(threads_before=threads_before, threads_imported=threads_im
 """
 
 
-def _probe(*, tunes: int, pre: str = "", opt_out: str = "") -> dict:
+def _probe(*, tunes: int, pre: str = "", post: str = "", opt_out: str = "") -> dict:
     """`_PROBE` in a fresh interpreter with torch on 2 threads; its report."""
     import ctypes
     import ctypes.util
@@ -101,7 +102,7 @@ def _probe(*, tunes: int, pre: str = "", opt_out: str = "") -> dict:
     if not hasattr(ctypes.CDLL(ctypes.util.find_library("c")), "mallinfo2"):
         pytest.skip("needs glibc >= 2.33 (mallinfo2) to see where malloc puts a block")
     env = {**os.environ, "OMP_NUM_THREADS": "2", "MARKETSIM_BENCH_NO_MALLOC_PIN": opt_out}
-    code = _PROBE.format(pre=pre, tunes=tunes)
+    code = _PROBE.format(pre=pre, post=post, tunes=tunes)
     repo = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
@@ -130,9 +131,17 @@ def test_malloc_pin_opt_out():
     assert got["mmapped"]
 
 
-def test_asv_runner_import_tunes_the_process():
-    """Imported by asv's runner (`asv_runner` loaded first), the suite is tuned as it was before the change."""
+def test_asv_runner_import_changes_nothing():
+    """Imported by asv's runner (`asv_runner` loaded first), the suite still changes nothing at import."""
     pytest.importorskip("asv_runner", reason="asv comes with the bench extra")
     got = _probe(tunes=0, pre="import asv_runner")
-    assert got["threads_before"] == 2 and got["threads_imported"] == 1
-    assert got["pinned"] is True and not got["mmapped"]
+    assert got["threads_before"] == got["threads_imported"] == got["threads_after"] == 2
+    assert got["pins"] == 0 and got["pinned"] is False and got["mmapped"]
+
+
+@pytest.mark.parametrize("getter", ["common.candidates(4)", "common.workload('scaling:6')"])
+def test_the_first_data_getter_tunes_the_process(getter):
+    """A benchmark's setup asks the getters for its data, and the first one tunes the process, once."""
+    got = _probe(tunes=1, post=getter)
+    assert got["threads_imported"] == 2 and got["threads_after"] == 1
+    assert got["pinned"] is True and not got["mmapped"] and got["kept"]

@@ -36,10 +36,9 @@ def test_profile_evaluation_counts(monkeypatch):
       per simulation) but two kernel calls, one per leg.  That is how the historic study counted too: its 963
       kernel calls are 441 + 2 x 261.  Here: 521 + 2 x 243 = 1007 kernel calls.
 
-    Syncs: one `.item()` per evaluation (the historic "one `.item()` each"), nothing else.  `run` calls
-    `optimize` on the workload's Problem, validated when the workload was built (outside the count), and
-    entry/exit's MaxDiff positions are derived from it, so no input check reads back (the historical entry
-    points add theirs: `test_syncs_are_one_item_per_evaluation`).  DIRECT's answer is already on the host,
+    Syncs: one `.item()` per evaluation (the historic "one `.item()` each") plus one `.tolist()` per input
+    value check (the Problem's, and the positions' for entry/exit): `run` calls the historical entry points,
+    as the simulator does.  DIRECT's answer is already on the host,
     so the API's final read-back of device results reads nothing.
     """
     monkeypatch.delenv("MARKETSIM_FAST_OPTIMIZE", raising=False)
@@ -61,8 +60,8 @@ def test_profile_evaluation_counts(monkeypatch):
         assert res.budget == {"entry_exit": 500, "always_on": 240}[strategy]
         assert res.nfev.tolist() == [nfev] and counter.evaluations == nfev
         assert len(kernel_calls) == legs * nfev
-        assert res.syncs == counter.syncs == nfev
-        assert counter.by_method == {"item": nfev}
+        assert res.syncs == counter.syncs == nfev + INPUT_CHECKS[strategy]
+        assert counter.by_method == {"item": nfev, "tolist": INPUT_CHECKS[strategy]}
 
 
 def test_maxfun_is_a_soft_limit():
