@@ -1,7 +1,11 @@
-"""The public optimizations (`optimize_entry_exit`, `optimize_always_on`): argument checks, default budgets,
-result fields for `[N]` and `[S, N]` inputs, determinism of every method, and the policy search."""
+"""The public optimizations: the historical entry points (`optimize_entry_exit`, `optimize_always_on`) and the
+problem-first `optimize(problem, strategy)` they wrap: argument checks, default budgets, the result contract
+(always `[S]` arrays, `.scalar` and `[i]` views) for `[N]` and `[S, N]` inputs, the adapters' equality with
+`optimize`, determinism of every method, and the policy search."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
@@ -9,18 +13,34 @@ import torch
 from optimizer_helpers import STRATEGIES, batch_of, solve
 from torch.overrides import _get_current_function_mode_stack
 
-from marketsim_opt import METHODS, OptimizeResult, count_syncs, optimize_always_on, optimize_entry_exit, strategies
+from marketsim_opt import (
+    METHODS,
+    OptimizeResult,
+    Problem,
+    count_syncs,
+    optimize_always_on,
+    optimize_entry_exit,
+    strategies,
+)
 from marketsim_opt.data import synthetic_problem
 from marketsim_opt.instrument import accounting, on_evaluations
-from marketsim_opt.optimizers.api import MAX_BUDGET
-from marketsim_opt.strategies import CHUNK_ELEMENTS, Objective, entry_exit_positions
+from marketsim_opt.optimizers import optimize
+from marketsim_opt.optimizers.api import FAST_BUDGET, MAX_BUDGET
+from marketsim_opt.strategies import (
+    CHUNK_ELEMENTS,
+    Objective,
+    always_on_objective,
+    entry_exit_objective,
+    entry_exit_positions,
+    stack_objectives,
+)
 
 PER_SIM_FIELDS = ("h", "l", "profit", "close_at_eod", "nfev")
 CHEAP = ("direct", "grid", "exact", "nevergrad:OnePlusOne")
 
 
 def args_of(problem):
-    """The five day tensors in the public API's argument order."""
+    """The five day tensors in the historical entry points' argument order (as the problem holds them, `[S, N]`)."""
     return (problem.close, problem.high, problem.high_pred, problem.low, problem.low_pred)
 
 
@@ -72,7 +92,7 @@ def test_unconvertible_budget(small, budget):
 def test_integral_budgets_are_accepted(small, budget):
     """Integer-valued budgets of any numeric type are accepted and stored as int."""
     res = solve(small, "entry_exit", method="nevergrad:OnePlusOne", budget=budget)
-    assert res.budget == 7 and type(res.budget) is int and res.nfev == 7
+    assert res.budget == 7 and type(res.budget) is int and res.nfev.tolist() == [7]
 
 
 @pytest.mark.parametrize(
@@ -113,8 +133,9 @@ def test_numpy_bool_close_at_eod_is_a_bool(small, close_at_eod):
     """A numpy bool is accepted and runs the same policy as the Python bool."""
     got = solve(small, "always_on", method="exact", close_at_eod=close_at_eod)
     want = solve(small, "always_on", method="exact", close_at_eod=bool(close_at_eod))
-    assert got.close_at_eod is bool(close_at_eod) and got.policies == (bool(close_at_eod),)
-    assert got.profit == want.profit
+    assert got.scalar.close_at_eod is bool(close_at_eod) and got.policies == (bool(close_at_eod),)
+    assert got.close_at_eod.dtype == bool
+    np.testing.assert_array_equal(got.profit, want.profit)
 
 
 @pytest.mark.parametrize("is_crypto", ["no", "False", "", 0, 1, None, torch.tensor(False)])
@@ -129,7 +150,7 @@ def test_numpy_bool_is_crypto_is_a_bool(small, is_crypto):
     """A numpy bool is_crypto is the Python bool: same legs and default fee."""
     got = optimize_always_on(*args_of(small), is_crypto=is_crypto, method="exact")
     want = optimize_always_on(*args_of(small), is_crypto=bool(is_crypto), method="exact")
-    assert got.profit == want.profit
+    np.testing.assert_array_equal(got.profit, want.profit)
     assert got.objective.problem.trading_fee == want.objective.problem.trading_fee
 
 
@@ -147,7 +168,7 @@ def test_numpy_float32_fee_is_accepted(small, strategy):
         want = optimize_always_on(*args, trading_fee=float(np.float32(0.001)), **kw)
     assert got.objective.problem.trading_fee == pytest.approx(0.001, rel=1e-6)
     assert type(got.objective.problem.trading_fee) is float
-    assert got.supremum == want.supremum
+    np.testing.assert_array_equal(got.supremum, want.supremum)
 
 
 @pytest.mark.parametrize("fee", ["0.001", True, np.float64(-0.001), float("nan"), torch.tensor(0.001)])
@@ -177,7 +198,7 @@ def test_bad_seed(small, method, seed):
 def test_edge_seeds_are_accepted(small, seed):
     """The smallest and largest seeds and numpy integers run nevergrad."""
     res = solve(small, "entry_exit", method="nevergrad:OnePlusOne", budget=10, seed=seed)
-    assert res.nfev == 10
+    assert res.nfev.tolist() == [10]
 
 
 @pytest.mark.parametrize("method", ["grid", "direct", "gradient", "nevergrad:TwoPointsDE", "exact"])
@@ -198,9 +219,9 @@ def test_grid_at_the_budget_limit_scores_in_bounded_slices(monkeypatch):
     seen = []
     batch = Objective._batch
 
-    def spy(self, h, l, compiled):
+    def spy(self, h, l, tau, compiled):
         seen.append(h.numel() * self.problem.n_days)
-        return batch(self, h, l, compiled)
+        return batch(self, h, l, tau, compiled)
 
     monkeypatch.setattr(Objective, "_batch", spy)
     res = solve(problem, "entry_exit", method="grid", budget=MAX_BUDGET)
@@ -220,7 +241,9 @@ def test_scoring_in_slices_changes_no_count_and_no_answer(method, monkeypatch):
     calls = []
     batch = Objective._batch
     monkeypatch.setattr(strategies, "CHUNK_ELEMENTS", 3 * 2 * 10)
-    monkeypatch.setattr(Objective, "_batch", lambda self, h, l, c: calls.append(h.shape) or batch(self, h, l, c))
+    monkeypatch.setattr(
+        Objective, "_batch", lambda self, h, l, tau, c: calls.append(h.shape) or batch(self, h, l, tau, c)
+    )
     sliced = run()
     assert all(shape[-1] <= 3 for shape in calls)
     # per policy: grid 4 stages x ceil(25 / 3) calls, gradient ceil(6 / 3) calls to score its starts' ends
@@ -230,7 +253,8 @@ def test_scoring_in_slices_changes_no_count_and_no_answer(method, monkeypatch):
 
 
 def test_batched_positions_with_another_s():
-    """Batched entry/exit whose positions have another S raises ValueError naming `positions`."""
+    """Entry/exit on `[S, N]` tensors whose positions have another S (or are `[N]`) raises ValueError naming
+    `positions`."""
     batch, _ = batch_of(6, [1, 2, 3])
     positions = entry_exit_positions(batch.high_pred[:2], batch.low_pred[:2])
     with pytest.raises(ValueError, match=r"positions: expected a tensor of shape \(3, 6\), got \(2, 6\)"):
@@ -242,7 +266,7 @@ def test_batched_positions_with_another_s():
 @pytest.mark.parametrize("field", ["low_pred", "high", "close"])
 @pytest.mark.parametrize("strategy", ["entry_exit", "always_on"])
 def test_batched_tensors_with_another_s(field, strategy):
-    """A batched call whose tensors disagree in S raises ValueError naming the odd tensor and its shape."""
+    """An `[S, N]` call whose tensors disagree in S raises ValueError naming the odd tensor and its shape."""
     batch, _ = batch_of(6, [1, 2, 3])
     tensors = dict(zip(("close", "high", "high_pred", "low", "low_pred"), args_of(batch)))
     positions = entry_exit_positions(batch.high_pred, batch.low_pred)
@@ -270,13 +294,13 @@ def test_default_budgets_and_fast_switch(small, monkeypatch):
     monkeypatch.delenv("MARKETSIM_FAST_OPTIMIZE", raising=False)
     assert solve(small, "entry_exit", method="grid").budget == 500
     assert solve(small, "always_on", method="grid").budget == 240
-    assert solve(small, "always_on", method="grid").nfev == 196  # 4 x isqrt(60)^2
+    assert solve(small, "always_on", method="grid").nfev.tolist() == [196]  # 4 x isqrt(60)^2
     assert solve(small, "always_on", method="exact").budget is None  # exact has no budget unless given one
     monkeypatch.setenv("MARKETSIM_FAST_OPTIMIZE", "1")
     for strategy in ("entry_exit", "always_on"):
         res = solve(small, strategy, method="grid")
-        assert (res.budget, res.nfev) == (100, 100)
-    assert solve(small, "entry_exit", method="nevergrad:OnePlusOne").nfev == 100
+        assert (res.budget, res.nfev.tolist()) == (100, [100])
+    assert solve(small, "entry_exit", method="nevergrad:OnePlusOne").nfev.tolist() == [100]
     assert solve(small, "entry_exit", method="exact").budget is None
     assert solve(small, "entry_exit", method="grid", budget=36).budget == 36  # an explicit budget wins
     monkeypatch.setenv("MARKETSIM_FAST_OPTIMIZE", " 1 ")
@@ -290,32 +314,38 @@ def test_default_budgets_and_fast_switch(small, monkeypatch):
 
 @pytest.mark.parametrize("method", CHEAP)
 @pytest.mark.parametrize("close_at_eod", [False, True, None])
-def test_unbatched_result_fields(small, method, close_at_eod):
-    """Unbatched results hold Python scalars; supremum only for exact; x is [2]; metadata is filled in."""
+def test_one_series_result_fields(small, method, close_at_eod):
+    """One series gives [1] arrays; `.scalar` holds Python scalars; supremum only for exact; x is [1, 2] (the
+    scalar view's [2]); metadata is filled in."""
     bounds = ((-0.02, 0.01), (-0.01, 0.02))
     res = solve(small, "entry_exit", method=method, budget=20, close_at_eod=close_at_eod, bounds=bounds)
-    assert isinstance(res, OptimizeResult)
-    assert type(res.h) is float and type(res.l) is float and type(res.profit) is float
-    assert type(res.close_at_eod) is bool and type(res.nfev) is int and type(res.syncs) is int
-    assert bounds[0][0] <= res.h <= bounds[0][1] and bounds[1][0] <= res.l <= bounds[1][1]
-    assert res.x.shape == (2,) and res.x.tolist() == [res.h, res.l]
-    assert not res.batched
+    assert isinstance(res, OptimizeResult) and res.n_sims == 1
+    for field in PER_SIM_FIELDS + ("success",):
+        value = getattr(res, field)
+        assert isinstance(value, np.ndarray) and value.shape == (1,), field
+    one = res.scalar
+    assert type(one.h) is float and type(one.l) is float and type(one.profit) is float
+    assert type(one.close_at_eod) is bool and type(one.nfev) is int and type(res.syncs) is int
+    assert (one.h, one.l, one.profit, one.nfev) == (res.h[0], res.l[0], res.profit[0], res.nfev[0])
+    assert bounds[0][0] <= one.h <= bounds[0][1] and bounds[1][0] <= one.l <= bounds[1][1]
+    assert res.x.shape == (1, 2) and res.x.tolist() == [[one.h, one.l]]
+    assert one.x.shape == (2,) and one.x.tolist() == [one.h, one.l]
     assert res.method == method and res.strategy == "entry_exit"
     assert res.bounds == bounds
     assert res.policies == ((False, True) if close_at_eod is None else (close_at_eod,))
     if close_at_eod is not None:
-        assert res.close_at_eod is close_at_eod
+        assert one.close_at_eod is close_at_eod
     assert res.budget == 20  # checked and recorded, though exact does not use it
     if method == "exact":
-        assert type(res.supremum) is float
+        assert res.supremum.shape == (1,) and type(one.supremum) is float and one.supremum == res.supremum[0]
     else:
-        assert res.supremum is None
+        assert res.supremum is None and one.supremum is None
 
 
 @pytest.mark.parametrize("method", CHEAP)
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_batched_fields_are_per_simulation(method, strategy):
-    """Batched results hold numpy arrays of shape [S] for every per-simulation field (x is [S, 2])."""
+    """`[S, N]` results hold numpy arrays of shape [S] for every per-simulation field (x is [S, 2])."""
     batch, _ = batch_of(6, [1, 2, 3, 4])
     res = solve(batch, strategy, method=method, budget=20, close_at_eod=None)
     for field in PER_SIM_FIELDS + (("supremum",) if method == "exact" else ()):
@@ -323,7 +353,7 @@ def test_batched_fields_are_per_simulation(method, strategy):
         assert isinstance(value, np.ndarray) and value.shape == (4,), field
     assert res.close_at_eod.dtype == bool
     assert res.nfev.dtype.kind == "i"
-    assert res.x.shape == (4, 2) and res.batched
+    assert res.x.shape == (4, 2) and res.n_sims == 4
     assert type(res.syncs) is int
     assert res.supremum is None or method == "exact"
 
@@ -332,16 +362,16 @@ def test_batched_fields_are_per_simulation(method, strategy):
 @pytest.mark.parametrize("method", ["exact", "grid", "direct"])
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("close_at_eod", [False, True, None])
-def test_batched_rows_equal_unbatched_calls(method, strategy, close_at_eod):
-    """For the deterministic methods, simulation s of a batched call equals the unbatched call on row s.
+def test_batched_rows_equal_one_row_calls(method, strategy, close_at_eod):
+    """For the deterministic methods, simulation s of an [S, N] call equals the one-row call on row s.
 
-    The point, the policy and nfev agree exactly; profit and supremum are sums over days, which a [S, K, N]
-    batch and a [K, N] one may round apart in the last bits on another CPU (vector width), so a tolerance.
+    The point, the policy and nfev agree exactly; profit and supremum are sums over days, which an S = 3 batch
+    and an S = 1 one may round apart in the last bits on another CPU (vector width), so a tolerance.
     """
     batch, rows = batch_of(9, [41, 42, 43])
     res = solve(batch, strategy, method=method, budget=25, close_at_eod=close_at_eod)
     for s, row in enumerate(rows):
-        one = solve(row, strategy, method=method, budget=25, close_at_eod=close_at_eod)
+        one = solve(row, strategy, method=method, budget=25, close_at_eod=close_at_eod).scalar
         for field in PER_SIM_FIELDS:
             got, want = getattr(res, field), getattr(one, field)
             if field == "profit":
@@ -358,14 +388,17 @@ def test_batched_rows_equal_unbatched_calls(method, strategy, close_at_eod):
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("batched", [False, True])
-def test_same_seed_same_result(method, batched):
+@pytest.mark.parametrize("n_sims", [1, 2])
+def test_same_seed_same_result(method, n_sims):
     """Two runs with the same seed give identical results (every field but wall_time), for every method."""
-    problem = batch_of(6, [5, 6])[0] if batched else synthetic_problem(6, seed=5)
+    problem = batch_of(6, [5, 6])[0] if n_sims == 2 else synthetic_problem(6, seed=5)
     runs = [solve(problem, "always_on", method=method, budget=10, close_at_eod=None, seed=3) for _ in range(2)]
-    for field in PER_SIM_FIELDS + ("supremum", "syncs", "budget"):
+    assert runs[0].n_sims == n_sims
+    for field in PER_SIM_FIELDS + ("success", "supremum"):
         a, b = (getattr(r, field) for r in runs)
-        assert np.array_equal(a, b) if batched and a is not None else a == b, field
+        assert (a is None and b is None) or np.array_equal(a, b), field
+    for field in ("syncs", "budget", "message"):
+        assert getattr(runs[0], field) == getattr(runs[1], field), field
 
 
 # --- policy search ------------------------------------------------------------------------------
@@ -392,7 +425,8 @@ def test_float64_inputs(small):
     p64 = small.to(dtype=torch.float64)
     res = solve(p64, "always_on", method="grid", budget=36)
     assert res.objective.problem.dtype == torch.float64
-    assert res.profit == res.objective(res.h, res.l).item()
+    one = res.scalar
+    assert one.profit == res.objective.score(one.h, one.l).item()
 
 
 @pytest.mark.parametrize("method", CHEAP)
@@ -402,10 +436,10 @@ def test_caller_sync_region_sees_the_calls_counts(small, method):
     one final `.tolist()` for grid and exact; plus one `.tolist()` per input check (Problem, positions)."""
     with count_syncs() as counter:
         res = solve(small, "entry_exit", method=method, budget=10)
-    assert counter.evaluations == res.nfev
+    assert res.nfev.tolist() == [counter.evaluations]
     assert counter.syncs == res.syncs
     expected = {
-        "direct": {"item": res.nfev, "tolist": 2},
+        "direct": {"item": res.scalar.nfev, "tolist": 2},
         "grid": {"tolist": 3},
         "exact": {"tolist": 3},
         "nevergrad:OnePlusOne": {"tolist": 12},
@@ -431,7 +465,7 @@ def test_caller_accounting_region_gets_the_calls_account(small, method):
     with accounting() as account:
         res = solve(small, "always_on", method=method, budget=10, close_at_eod=None)
     assert account.syncs == res.syncs and account.hidden_syncs == 0
-    assert account.evaluations == res.nfev
+    assert res.nfev.tolist() == [account.evaluations]
 
 
 @pytest.mark.parametrize("offset", [3, -2])
@@ -452,9 +486,9 @@ def test_reported_nfev_that_differs_from_the_count_is_returned_as_reported(small
     with registry.registered(dataclasses.replace(real, solve=misreporting), replace=True), count_syncs() as counter:
         res = solve(small, "entry_exit", method="direct", budget=10, close_at_eod=None)
     assert registry.get("direct") is real  # restored
-    assert res.nfev == counter.evaluations + 2 * offset  # two policies, each off by `offset`
-    assert type(res.nfev) is int and res.syncs == counter.syncs
-    assert np.isfinite(res.profit)
+    assert res.nfev.tolist() == [counter.evaluations + 2 * offset]  # two policies, each off by `offset`
+    assert type(res.scalar.nfev) is int and res.syncs == counter.syncs
+    assert np.isfinite(res.scalar.profit)
 
 
 # --- success and message -----------------------------------------------------------------------
@@ -462,13 +496,16 @@ def test_reported_nfev_that_differs_from_the_count_is_returned_as_reported(small
 
 @pytest.mark.parametrize("method", ["exact", "grid", "direct", "zero", "robust:mean"])
 def test_success_and_message_of_a_normal_run(method):
-    """Every simulation returned a finite point in the box: success per simulation (a bool unbatched)."""
+    """Every simulation returned a finite point in the box: success per simulation ([S] bools; a Python bool in
+    the scalar view of one series)."""
     batch, _ = batch_of(8, range(3))
     budget = None if method in ("exact", "zero", "robust:mean") else 16
     res = solve(batch, "entry_exit", method=method, budget=budget)
-    assert res.success.tolist() == [True] * 3
+    assert res.success.dtype == bool and res.success.tolist() == [True] * 3
     assert res.message == f"{method}: a finite point in the box for all 3 simulation(s)"
-    assert solve(batch[0], "entry_exit", method=method, budget=budget).success is True
+    one = solve(batch[0], "entry_exit", method=method, budget=budget)
+    assert one.success.tolist() == [True] and one.scalar.success is True
+    assert one.message == f"{method}: a finite point in the box for all 1 simulation(s)"
 
 
 def test_failed_simulations_are_named():
@@ -493,3 +530,181 @@ def test_failed_simulations_are_named():
     assert res.message == (
         "toy:broken: 2 of 4 simulation(s) failed: 1 (non-finite profit), 2 ((h, l) outside the bounds)"
     )
+
+
+# --- optimize(problem, strategy) and the historical adapters ------------------------------------
+
+#: Methods the adapters are compared on: sequential (direct), batched (grid), exact, seeded (nevergrad), budgetless.
+ADAPTER_METHODS = ("direct", "exact", "grid", "nevergrad:OnePlusOne", "zero")
+#: What the adapters and `optimize` must agree on, bitwise (per-simulation fields and the message).
+COMPARED_FIELDS = ("h", "l", "profit", "close_at_eod", "nfev", "success", "message", "supremum")
+
+
+def day_tensors(n_sims: int) -> dict[str, torch.Tensor]:
+    """Synthetic day tensors as a caller passes them: `[N]` for one series (n_sims=1), else `[S, N]`."""
+    problem = synthetic_problem(7, seed=8) if n_sims == 1 else batch_of(7, [8, 9, 10])[0]
+    tensors = {f: getattr(problem, f) for f in ("close", "high", "high_pred", "low", "low_pred")}
+    return {f: t[0] for f, t in tensors.items()} if n_sims == 1 else tensors
+
+
+@pytest.mark.parametrize("close_at_eod", [False, True, None])
+@pytest.mark.parametrize("n_sims", [1, 3])
+@pytest.mark.parametrize("method", ADAPTER_METHODS)
+def test_adapters_equal_optimize_on_the_problem(method, n_sims, close_at_eod):
+    """`optimize_entry_exit(close, high, high_pred, low, low_pred, positions, ...)` is
+    `optimize(Problem(...), entry_exit_objective(problem, positions), ...)` and `optimize_always_on(...)` is
+    `optimize(problem, "always_on", ...)`: same process, same inputs, so every per-simulation field and the
+    message are bitwise equal, for `[N]` and `[S, N]` inputs and every policy choice."""
+    t = day_tensors(n_sims)
+    fee = 0.001
+    problem = Problem(**t, trading_fee=fee)
+    positions = entry_exit_positions(t["high_pred"], t["low_pred"])
+    kw = dict(method=method, budget=None if method in ("exact", "zero") else 12, close_at_eod=close_at_eod, seed=5)
+    args = (t["close"], t["high"], t["high_pred"], t["low"], t["low_pred"])
+    pairs = {
+        "entry_exit": (
+            optimize_entry_exit(*args, positions, trading_fee=fee, **kw),
+            optimize(problem, entry_exit_objective(problem, positions), **kw),
+        ),
+        "always_on": (
+            optimize_always_on(*args, trading_fee=fee, **kw),
+            optimize(problem, "always_on", **kw),
+        ),
+    }
+    for strategy, (old, new) in pairs.items():
+        assert old.n_sims == new.n_sims == n_sims, strategy
+        for field in COMPARED_FIELDS:
+            a, b = getattr(old, field), getattr(new, field)
+            if a is None or b is None:
+                assert a is None and b is None and field == "supremum" and method != "exact", (strategy, field)
+            else:
+                np.testing.assert_array_equal(a, b, err_msg=f"{strategy}: {field}")
+        same = ("strategy", "budget", "policies", "bounds", "method")
+        assert [getattr(old, f) for f in same] == [getattr(new, f) for f in same], strategy
+        assert old.strategy == strategy
+
+
+def test_optimize_rejects_what_is_not_a_problem(small):
+    """A first argument that is not a `Problem` (the removed objective-first form, bare tensors, None) raises
+    TypeError naming `problem`, before any scoring."""
+    heard: list[int] = []
+    with on_evaluations(heard.append):
+        for bad in (entry_exit_objective(small), args_of(small), small.close, None):
+            with pytest.raises(TypeError, match="^problem: expected a marketsim_opt.Problem"):
+                optimize(bad, "entry_exit", method="grid", budget=9)
+    assert heard == []
+
+
+@pytest.mark.parametrize("strategy", ["entry-exit", "always on", "custom", "entry_exit+always_on", "", None, 3])
+def test_optimize_rejects_an_unknown_strategy_name(small, strategy):
+    """A strategy that is neither a name in `STRATEGIES` nor an Objective raises ValueError naming `strategy`."""
+    with pytest.raises(ValueError, match="^strategy: expected one of entry_exit, always_on or an Objective"):
+        optimize(small, strategy, method="exact")
+
+
+def test_optimize_rejects_an_objective_of_another_problem(small):
+    """An Objective built on another problem object, even an equal-valued copy or a row view of `problem`'s
+    batch, raises ValueError naming `strategy`; on the very problem it runs."""
+    batch, _ = batch_of(6, [1, 2])
+    twin = synthetic_problem(6, seed=1)  # the same values as `small`, another object
+    cases = [
+        (small, entry_exit_objective(twin)),
+        (small, always_on_objective(batch[0])),
+        (batch[0], always_on_objective(batch).rows(0)),
+        (batch, entry_exit_objective(batch[0])),
+    ]
+    for problem, objective in cases:
+        with pytest.raises(ValueError, match="^strategy: the Objective was built on another problem"):
+            optimize(problem, objective, method="exact")
+    res = optimize(twin, entry_exit_objective(twin), method="exact")
+    assert res.objective.problem is twin and res.strategy == "entry_exit"
+
+
+def test_a_custom_objective_needs_a_budget_for_budgeted_methods(small):
+    """A custom-label Objective (or the stacked "entry_exit+always_on") has no default budget: a budgeted method
+    without one raises ValueError naming `budget` and scores nothing; with a budget it runs, and a budgetless
+    method needs none."""
+    positions = entry_exit_positions(small.high_pred, small.low_pred)
+    custom = Objective(small, (positions,))
+    assert custom.strategy == "custom"
+    batch, _ = batch_of(6, [1, 2])
+    stacked = stack_objectives([entry_exit_objective(batch), always_on_objective(batch)])
+    heard: list[int] = []
+    with on_evaluations(heard.append):
+        for problem, objective in ((small, custom), (stacked.problem, stacked)):
+            label = re.escape(objective.strategy)
+            for method in ("grid", "direct", "nevergrad:OnePlusOne"):
+                with pytest.raises(ValueError, match=rf"^budget: strategy '{label}' has no default budget"):
+                    optimize(problem, objective, method=method)
+    assert heard == []
+    res = optimize(small, custom, method="grid", budget=16)
+    assert (res.strategy, res.budget, res.nfev.tolist()) == ("custom", 16, [16])
+    res = optimize(stacked.problem, stacked, method="exact")
+    assert (res.strategy, res.budget, res.n_sims) == ("entry_exit+always_on", None, 4)
+
+
+@pytest.mark.parametrize("method", ["exact", "grid"])
+@pytest.mark.parametrize("n_sims", [1, 3])
+def test_result_contract(method, n_sims):
+    """Per-simulation fields are [S] numpy arrays for S = 1 and S = 3; `result[i]` holds simulation i's values as
+    Python scalars (negative i too) and out-of-range i raises IndexError; `result.scalar` is `result[0]` for
+    S = 1 and a ValueError naming S otherwise; `result.x` is [S, 2]."""
+    problem = synthetic_problem(6, seed=2) if n_sims == 1 else batch_of(6, [2, 3, 4])[0]
+    res = optimize(problem, "always_on", method=method, budget=16, close_at_eod=None)
+    assert res.n_sims == n_sims
+    fields = PER_SIM_FIELDS + ("success",) + (("supremum",) if method == "exact" else ())
+    for field in fields:
+        value = getattr(res, field)
+        assert isinstance(value, np.ndarray) and value.shape == (n_sims,), field
+    assert res.close_at_eod.dtype == bool and res.success.dtype == bool and res.nfev.dtype.kind == "i"
+    assert (res.supremum is None) == (method != "exact")
+    assert isinstance(res.x, np.ndarray) and res.x.shape == (n_sims, 2)
+    np.testing.assert_array_equal(res.x, np.stack([res.h, res.l], axis=-1))
+    types = {"h": float, "l": float, "profit": float, "close_at_eod": bool, "nfev": int, "success": bool}
+    types["supremum"] = float if method == "exact" else type(None)
+    for i in range(-n_sims, n_sims):
+        sim = res[i]
+        for field, kind in types.items():
+            value = getattr(sim, field)
+            assert type(value) is kind, (i, field)
+            if value is not None:
+                assert value == getattr(res, field)[i], (i, field)
+        assert sim.x.shape == (2,) and sim.x.tolist() == res.x[i].tolist()
+    for i in (n_sims, -n_sims - 1, 10):
+        with pytest.raises(IndexError, match=f"simulation {i} out of range for S = {n_sims}"):
+            res[i]
+    with pytest.raises(TypeError, match="indices are simulation numbers"):
+        res[0:1]
+    if n_sims == 1:
+        one = res.scalar
+        assert one == res[0]
+        for field, kind in types.items():
+            value = getattr(one, field)
+            assert type(value) is kind and (value is None or value == getattr(res, field)[0]), field
+    else:
+        with pytest.raises(ValueError, match=f"^scalar: the result holds S = {n_sims} simulations"):
+            _ = res.scalar
+
+
+def test_fast_switch_changes_the_adapters_default_budget_only(monkeypatch):
+    """MARKETSIM_FAST_OPTIMIZE=1 is read by the historical entry points only: their default budget becomes
+    FAST_BUDGET, while `optimize(problem, ...)` keeps the strategy's historic default (by name or with the
+    strategy's Objective); an explicit budget wins everywhere."""
+    batch, _ = batch_of(10, range(2))
+    positions = entry_exit_positions(batch.high_pred, batch.low_pred)
+
+    def adapters(**kw):
+        ee = optimize_entry_exit(*args_of(batch), positions, trading_fee=batch.trading_fee, method="grid", **kw)
+        ao = optimize_always_on(*args_of(batch), trading_fee=batch.trading_fee, method="grid", **kw)
+        return ee, ao
+
+    monkeypatch.setenv("MARKETSIM_FAST_OPTIMIZE", "1")
+    for res in adapters():
+        assert (res.budget, res.nfev.tolist()) == (FAST_BUDGET, [FAST_BUDGET] * 2)
+    assert [res.budget for res in adapters(budget=36)] == [36, 36]
+    assert optimize(batch, "entry_exit", method="grid").budget == 500
+    assert optimize(batch, entry_exit_objective(batch, positions), method="grid").budget == 500
+    assert optimize(batch, "always_on", method="grid").budget == 240
+    assert optimize(batch, always_on_objective(batch), method="grid").budget == 240
+    monkeypatch.delenv("MARKETSIM_FAST_OPTIMIZE")
+    assert [res.budget for res in adapters()] == [500, 240]

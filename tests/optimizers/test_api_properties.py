@@ -33,9 +33,10 @@ ARGUMENTS = (*FIELDS, "positions", "close_at_eod", "is_crypto", "trading_fee", "
 
 
 def good_tensors() -> dict[str, torch.Tensor]:
+    """One series as the original simulator passes it: float32 `[N]` tensors (the problem holds them as `[1, N]`)."""
     problem = synthetic_problem(N, 3)
-    tensors = {f: getattr(problem, f) for f in FIELDS}
-    tensors["positions"] = entry_exit_positions(problem.high_pred, problem.low_pred)
+    tensors = {f: getattr(problem, f)[0] for f in FIELDS}
+    tensors["positions"] = entry_exit_positions(tensors["high_pred"], tensors["low_pred"])
     return tensors
 
 
@@ -185,10 +186,12 @@ def test_bad_arguments_end_in_an_error_naming_one_of_them_or_a_sane_result(case)
         return
     assert not bad, f"invalid {sorted(bad)} accepted: {options}"
     (h_lo, h_hi), (l_lo, l_hi) = result.bounds
-    assert np.isfinite(result.profit)
-    assert h_lo - 1e-6 <= result.h <= h_hi + 1e-6 and l_lo - 1e-6 <= result.l <= l_hi + 1e-6
-    assert result.nfev >= 1
-    assert isinstance(result.close_at_eod, bool)
+    assert result.n_sims == 1 and result.success.tolist() == [True]
+    one = result.scalar
+    assert np.isfinite(one.profit)
+    assert h_lo - 1e-6 <= one.h <= h_hi + 1e-6 and l_lo - 1e-6 <= one.l <= l_hi + 1e-6
+    assert one.nfev >= 1
+    assert isinstance(one.close_at_eod, bool)
 
 
 @pytest.mark.parametrize(("label", "change", "ok"), TENSOR_CHANGES, ids=[c[0] for c in TENSOR_CHANGES])
@@ -198,7 +201,7 @@ def test_each_tensor_change_on_each_field(field, label, change, ok):
     case = {"strategy": "entry_exit", "tensor_changes": {field: (label, change, ok)}, "method": "exact"}
     if ok:
         result, _ = run(case)
-        assert np.isfinite(result.profit)
+        assert result.n_sims == 1 and np.isfinite(result.scalar.profit)
         return
     with pytest.raises(ValueError, match=field) as info:
         run(case)
@@ -218,7 +221,7 @@ def test_one_bad_option_is_named_first(option, method):
     if valid_option(name, value, method):
         event("valid")
         result, _ = run(case)
-        assert np.isfinite(result.profit) and result.nfev >= 1
+        assert result.n_sims == 1 and np.isfinite(result.scalar.profit) and result.scalar.nfev >= 1
         return
     event(f"invalid {name}")
     with pytest.raises(ValueError, match=f"^{name}: "):

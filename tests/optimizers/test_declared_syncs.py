@@ -59,7 +59,10 @@ def test_reported_syncs_are_the_observed_ones(loads, method, name, strategy):
     assert declared.by_method == seen.by_method
     assert declared.syncs == res.syncs  # the enclosing account is the sum of the call's own regions
     assert seen.evaluations == declared.evaluations == int(np.sum(res.nfev))
-    assert res.syncs >= 2  # at least the problem's validation and the answer's read-back
+    # At least the answer's read-back.  `workloads.run` calls `optimize` on the workload's problem, validated when
+    # the workload was built (outside this region), so no input check is counted here (the historical entry
+    # points, which `run` called before issue 18, validated their tensors inside the call: at least 2 then).
+    assert res.syncs >= 1
 
 
 def test_stacked_run_syncs_are_the_observed_ones(loads):
@@ -75,8 +78,9 @@ def test_an_undeclared_readback_is_caught(loads, monkeypatch):
     (one per evaluation) but missing from the result's syncs."""
     monkeypatch.setattr(direct, "read_item", lambda t: t.item())
     res, seen, declared = observed_run(loads["profile"], "entry_exit", "direct")
-    assert seen.by_method["item"] == res.nfev
-    assert res.syncs == seen.syncs - res.nfev
+    nfev = res.scalar.nfev  # the profile workload is one series (S = 1)
+    assert seen.by_method["item"] == nfev
+    assert res.syncs == seen.syncs - nfev
     assert "item" not in declared.by_method
 
 
@@ -84,18 +88,21 @@ def test_an_undeclared_readback_is_caught(loads, monkeypatch):
 
 
 def tensors_of(problem):
-    return (problem.close, problem.high, problem.high_pred, problem.low, problem.low_pred)
+    """The five day tensors in the historical argument order: `[N]` for one series (as the original simulator
+    passes them), `[S, N]` otherwise."""
+    tensors = (problem.close, problem.high, problem.high_pred, problem.low, problem.low_pred)
+    return tuple(t[0] for t in tensors) if problem.n_sims == 1 else tensors
 
 
 def unusual_calls():
-    """(id, call) pairs: valid inputs off the workloads' beaten path (batched, float64, crypto, zero positions,
-    a narrow box, budget 1, the other policy and the policy search)."""
+    """(id, call) pairs: valid inputs off the workloads' beaten path (one `[N]` series, `[S, N]`, float64, crypto,
+    zero positions, a narrow box, budget 1, the other policy and the policy search)."""
     one = synthetic_problem(12, 3)
     batch = synthetic_problem(12, 4).concat(synthetic_problem(12, 5))
     wide = one.to(dtype=torch.float64)
     calls = {
         "zero positions, policy search": lambda: optimize_entry_exit(
-            *tensors_of(one), torch.zeros_like(one.close), close_at_eod=None, budget=BUDGET
+            *tensors_of(one), torch.zeros_like(tensors_of(one)[0]), close_at_eod=None, budget=BUDGET
         ),
         "batched, close at eod, narrow box": lambda: optimize_entry_exit(
             *tensors_of(batch),

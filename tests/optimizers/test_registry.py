@@ -10,7 +10,7 @@ import pytest
 from optimizer_helpers import batch_of, solve
 
 from benchmarks import optimizers as suite
-from marketsim_opt import METHODS, optimize_entry_exit
+from marketsim_opt import METHODS
 from marketsim_opt.cli import main
 from marketsim_opt.comparison import trials_for
 from marketsim_opt.instrument import to_device
@@ -25,7 +25,7 @@ def _centre_solve(objective, bounds, budget, seed) -> Solution:
     x = to_device([[(h_lo + h_hi) / 2, (l_lo + l_hi) / 2]], dtype=problem.dtype, device=problem.device)
     x = x.expand(problem.n_sims, 2)
     h, l = x[:, 0].contiguous(), x[:, 1].contiguous()
-    profit = objective.batch_rows(h[:, None], l[:, None])[:, 0]
+    profit = objective.score(h[:, None], l[:, None])[:, 0]
     return Solution(h, l, profit, np.full(problem.n_sims, 1))
 
 
@@ -114,19 +114,3 @@ def test_listing_methods_imports_no_optimizer_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
-
-
-def test_optimize_ignores_the_fast_switch(monkeypatch):
-    """MARKETSIM_FAST_OPTIMIZE is read by the historical entry points (and the CLI) only: `optimize` on an
-    objective keeps the strategy's historic default."""
-    from marketsim_opt.optimizers.api import optimize
-
-    monkeypatch.setenv("MARKETSIM_FAST_OPTIMIZE", "1")
-    batch, _ = batch_of(10, range(2))
-    res = solve(batch, "entry_exit", method="grid")
-    assert res.budget == 100
-    direct = optimize(res.objective, strategy="entry_exit", close_at_eod=False, method="grid")
-    assert direct.budget == 500
-    p = batch
-    again = optimize_entry_exit(p.close, p.high, p.high_pred, p.low, p.low_pred, res.objective.legs[0], method="grid")
-    assert again.budget == 100
