@@ -1,4 +1,4 @@
-"""The compiled batched path (`Objective.batch(..., compiled=True)`): the same scores as eager, counted the
+"""The compiled path (`Objective.score(..., compiled=True)`): the same scores as eager, counted the
 same way, and an eager fallback with one warning per cache key when compilation fails; compile state is held per
 cache key (the device type), never in a rebound module global."""
 
@@ -54,36 +54,41 @@ def makers(monkeypatch):
 
 
 def kernel_args(n=20, k=33, seed=6):
-    """`summed_profit`'s positional arguments for an entry/exit objective: `[1, N]` days, `[K, 1]` offsets."""
+    """`summed_profit`'s positional arguments for an entry/exit objective on one series, as `Objective.score`
+    passes them: `[1, 1, N]` days, `[1, K, 1]` offsets; and the eager `[1, K]` scores."""
     obj = entry_exit_objective(synthetic_problem(n, seed=seed, dtype=torch.float64))
     p = obj.problem
-    h, l = candidates((k,), torch.float64)
+    h, l = candidates((1, k), torch.float64)
     days = tuple(t.unsqueeze(-2) for t in (p.close, p.high, p.high_pred, p.low, p.low_pred))
     legs = tuple(leg.unsqueeze(-2) for leg in obj.legs)
-    return (*days, legs, h.unsqueeze(-1), l.unsqueeze(-1), False, p.trading_fee), obj.batch(h, l)
+    return (*days, legs, h.unsqueeze(-1), l.unsqueeze(-1), False, p.trading_fee), obj.score(h, l)
 
 
 @pytest.mark.parametrize("close_at_eod", [False, True])
 def test_compiled_matches_eager_float64(close_at_eod):
-    """float64, batched always-on (two legs): compiled scores equal eager's to rounding, evaluations counted."""
+    """float64, S = 2 always-on (two legs): compiled scores equal eager's to rounding, evaluations counted."""
     problem = synthetic_problem(30, seed=2, dtype=torch.float64).concat(
         synthetic_problem(30, seed=3, dtype=torch.float64)
     )
     obj = always_on_objective(problem, close_at_eod=close_at_eod)
+    assert problem.n_sims == 2
     h, l = candidates((2, 257), torch.float64)
     with count_syncs() as counter:
-        fused = obj.batch(h, l, compiled=True)
+        fused = obj.score(h, l, compiled=True)
     assert counter.evaluations == 2 * 257 and counter.syncs == 0
     assert compiled.fallback_reason("cpu") is None
-    torch.testing.assert_close(fused, obj.batch(h, l), rtol=0, atol=1e-12)
+    assert fused.shape == (2, 257)
+    torch.testing.assert_close(fused, obj.score(h, l), rtol=0, atol=1e-12)
 
 
 @pytest.mark.cpu_dependent
 def test_compiled_matches_eager_float32():
-    """float32 entry/exit: equal to eager up to float32 summation order."""
+    """float32 entry/exit on one series ([1, K] candidates): equal to eager up to float32 summation order."""
     obj = entry_exit_objective(synthetic_problem(200, seed=4))
-    h, l = candidates((4096,), torch.float32)
-    torch.testing.assert_close(obj.batch(h, l, compiled=True), obj.batch(h, l), rtol=0, atol=1e-5)
+    h, l = candidates((1, 4096), torch.float32)
+    fused = obj.score(h, l, compiled=True)
+    assert fused.shape == (1, 4096)
+    torch.testing.assert_close(fused, obj.score(h, l), rtol=0, atol=1e-5)
 
 
 def test_failed_compilation_falls_back_to_eager_once(makers):
@@ -91,15 +96,15 @@ def test_failed_compilation_falls_back_to_eager_once(makers):
     calls stay eager without another attempt; the process's own state for that device is untouched."""
     makers.broken.add("cpu")
     obj = entry_exit_objective(synthetic_problem(20, seed=6, dtype=torch.float64))
-    h, l = candidates((33,), torch.float64)
+    h, l = candidates((1, 33), torch.float64)
     with pytest.warns(
         RuntimeWarning, match="torch.compile unavailable for 'cpu', using eager torch: no compiler for cpu"
     ):
-        first = obj.batch(h, l, compiled=True)
-    assert torch.equal(first, obj.batch(h, l))
+        first = obj.score(h, l, compiled=True)
+    assert torch.equal(first, obj.score(h, l))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a second warning would raise
-        second = obj.batch(h, l, compiled=True)
+        second = obj.score(h, l, compiled=True)
     assert torch.equal(second, first) and makers.made == ["cpu"] and makers.ran == ["cpu"]
     assert compiled.fallback_reason("cpu") == compiled.fallback_reason(torch.device("cpu")) == "no compiler for cpu"
     assert compiled.fallback_reason("cuda:0") is None
@@ -168,6 +173,7 @@ def test_a_fallback_rebinds_no_module_global(makers):
 
 
 def test_warm_up_reports_seconds():
+    """`warm_up` compiles the [S, K] path ahead of time and returns the seconds it took (> 0 the first time)."""
     obj = entry_exit_objective(synthetic_problem(12, seed=8))
     assert compiled.warm_up(obj, 16) > 0
     assert compiled.fallback_reason("cpu") is None

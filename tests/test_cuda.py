@@ -85,14 +85,14 @@ def test_host_values_reach_the_device_without_a_sync():
 
 
 def test_batched_evaluation_never_syncs():
-    """A batched call of K candidates on CUDA queues work only: no read-back, no hidden sync."""
+    """`Objective.score` of [1, K] candidates on CUDA queues work only: no read-back, no hidden sync."""
     obj = entry_exit_objective(workloads.scaling(2000, device="cuda").problem)
-    h = torch.rand(4096, device="cuda") * 0.06 - 0.03
+    h = torch.rand(1, 4096, device="cuda") * 0.06 - 0.03
     torch.cuda.synchronize()
     with count_syncs(cuda=True) as counter:
-        scores = obj.batch(h, -h)
+        scores = obj.score(h, -h)
     assert counter.evaluations == 4096 and counter.syncs == 0 and counter.hidden_syncs == 0
-    assert scores.device.type == "cuda"
+    assert scores.device.type == "cuda" and scores.shape == (1, 4096)
 
 
 @pytest.mark.parametrize("strategy", workloads.STRATEGIES)
@@ -104,12 +104,13 @@ def test_optimizer_on_cuda_counts_like_cpu(method, budget, strategy):
     with count_syncs(cuda=True) as counter:
         gpu = workloads.run(gpu_workload, strategy, method=method, budget=budget)
     assert counter.hidden_syncs == 0, counter
-    assert gpu.syncs == cpu.syncs and gpu.nfev == cpu.nfev
+    assert gpu.syncs == cpu.syncs
+    assert gpu.nfev.shape == cpu.nfev.shape == (1,) and gpu.nfev.tolist() == cpu.nfev.tolist()
     assert gpu.objective.problem.device.type == "cuda"
     regret = regret_bp(gpu)
-    assert regret >= -1e-6
+    assert regret.shape == (1,) and regret[0] >= -1e-6
     if method == "exact":
-        assert abs(regret) < 1e-6
+        assert abs(regret[0]) < 1e-6
 
 
 def test_backtest_in_one_call_on_cuda():
@@ -122,11 +123,12 @@ def test_backtest_in_one_call_on_cuda():
 
 
 def test_compiled_batch_matches_eager_on_cuda():
-    """The torch.compile path (Triton on CUDA) scores as eager does, without syncing."""
+    """The torch.compile path (Triton on CUDA) scores [1, K] candidates as eager does, without syncing."""
     obj = always_on_objective(workloads.scaling(200, dtype=torch.float64, device="cuda").problem)
-    h = torch.rand(1024, dtype=torch.float64, device="cuda") * 0.06 - 0.03
+    h = torch.rand(1, 1024, dtype=torch.float64, device="cuda") * 0.06 - 0.03
     compiled.warm_up(obj, 1024)
     with count_syncs(cuda=True) as counter:
-        fused = obj.batch(h, -h, compiled=True)
+        fused = obj.score(h, -h, compiled=True)
     assert counter.syncs == 0 and compiled.fallback_reason("cuda") is None
-    torch.testing.assert_close(fused, obj.batch(h, -h), rtol=0, atol=1e-12)
+    assert fused.shape == (1, 1024)
+    torch.testing.assert_close(fused, obj.score(h, -h), rtol=0, atol=1e-12)

@@ -54,11 +54,13 @@ def test_data_error_is_value_error():
 
 @pytest.mark.parametrize("shape", [(6,), (3, 6), (1, 1)])
 def test_problem_accepts_valid(shape):
-    """Valid [N] and [S, N] tensors build a Problem with the right shape properties."""
+    """Valid [N] and [S, N] tensors build a Problem with the right shape properties; it always holds [S, N]
+    (S = 1 for one series)."""
     p = Problem(**valid_tensors(shape))
     assert p.n_days == shape[-1]
-    assert p.batched == (len(shape) == 2)
     assert p.n_sims == (shape[0] if len(shape) == 2 else 1)
+    held = shape if len(shape) == 2 else (1, *shape)
+    assert all(t.shape == held for t in p.tensors().values())
     assert p.dtype == torch.float32 and p.device == torch.device("cpu")
     assert p.trading_fee == DEFAULT_FEE
 
@@ -177,18 +179,55 @@ def test_problem_bad_fee(fee):
         Problem(**valid_tensors(), trading_fee=fee)
 
 
+def test_problem_one_series_is_a_one_row_view():
+    """An [N] input is held as [1, N]: a view of the caller's tensor (same storage, no copy), not a copy."""
+    t = valid_tensors((6,))
+    p = Problem(**t)
+    for name in FIELDS:
+        held = getattr(p, name)
+        assert held.shape == (1, 6)
+        assert held.data_ptr() == t[name].data_ptr()
+        assert held.untyped_storage().data_ptr() == t[name].untyped_storage().data_ptr()
+        assert torch.equal(held[0], t[name])
+    t["close"][2] = 0.25  # a view: the caller's write shows through
+    assert p.close[0, 2].item() == 0.25
+
+
 def test_problem_indexing_and_conversion():
-    """Indexing a batch gives its rows; to()/as_float64() convert without changing values."""
+    """Indexing a batch gives its rows (an int: an S = 1 problem); to()/as_float64() convert without changing
+    values."""
     p = Problem(**valid_tensors((3, 6)), is_crypto=True)
     row = p[1]
-    assert not row.batched and row.n_days == 6 and row.is_crypto and row.trading_fee == CRYPTO_FEE
-    assert torch.equal(row.high, p.high[1])
+    assert row.n_sims == 1 and row.n_days == 6 and row.is_crypto and row.trading_fee == CRYPTO_FEE
+    assert all(t.shape == (1, 6) for t in row.tensors().values())
+    for name in FIELDS:
+        assert torch.equal(getattr(row, name), getattr(p, name)[1:2])
     assert p[0:2].n_sims == 2
+    assert torch.equal(p[0:2].close, p.close[0:2])
+    picked = p[torch.tensor([2, 0])]
+    assert picked.n_sims == 2 and torch.equal(picked.low, p.low[[2, 0]])
     p64 = p.as_float64()
     assert p64.dtype == torch.float64 and torch.equal(p64.close, p.close.double())
     assert p.to(dtype=torch.float64).dtype == torch.float64
-    with pytest.raises(TypeError):
-        p[0][0]
+    one = Problem(**valid_tensors((6,)))
+    assert one.to(dtype=torch.float64).close.shape == (1, 6)  # to() keeps the [1, N] shape
+    # an S = 1 problem indexes like any other: [0] (and [-1]) is itself as a problem
+    assert torch.equal(row[0].close, row.close) and torch.equal(row[-1].high, row.high)
+
+
+def test_problem_negative_and_out_of_range_indices():
+    """Negative ints count from the end as for a list; an int outside [-S, S) raises IndexError naming it and S."""
+    p = Problem(**valid_tensors((3, 6)))
+    for i in range(-3, 3):
+        assert torch.equal(p[i].close, p.close[i % 3 : i % 3 + 1])
+    for i in (3, -4, 100):
+        with pytest.raises(IndexError, match=rf"^simulation {i} out of range for S = 3$"):
+            p[i]
+    one = Problem(**valid_tensors((6,)))
+    assert one.n_sims == 1 and torch.equal(one[-1].close, one.close)
+    for i in (1, -2):
+        with pytest.raises(IndexError, match=rf"^simulation {i} out of range for S = 1$"):
+            one[i]
 
 
 # --- CSV loader --------------------------------------------------------------------------------
@@ -479,7 +518,7 @@ def test_backtest_windows_default_shape_and_rows():
     bars = synthetic_ohlc(200, 1)
     problem = backtest_windows(bars, dtype=torch.float64)
     assert problem.close.shape == (70, 6)
-    assert problem.batched and problem.n_sims == 70 and problem.n_days == 6
+    assert problem.n_sims == 70 and problem.n_days == 6
     assert problem.trading_fee == DEFAULT_FEE and not problem.is_crypto
     check_windows(bars, problem, 70, 6)
 
@@ -566,25 +605,27 @@ def test_synthetic_problem_deterministic():
     for name in FIELDS:
         assert torch.equal(getattr(a, name), getattr(b, name))
     assert not torch.equal(a.close, synthetic_problem(200, 43).close)
-    assert a.close.shape == (200,) and a.dtype == torch.float32 and a.trading_fee == CRYPTO_FEE
+    assert a.close.shape == (1, 200) and a.n_sims == 1 and a.dtype == torch.float32 and a.trading_fee == CRYPTO_FEE
 
 
 def test_synthetic_problem_pinned_values():
     """Seed 42 float64 values are pinned (numpy PCG64 is platform-stable), so cross-machine drift is caught."""
     p = synthetic_problem(200, 42, dtype=torch.float64)
-    assert p.close[0].item() == 0.006094341595088627
-    assert p.high[0].item() == 0.009470087083077963
-    assert p.high_pred[199].item() == 0.005389132069014598
-    assert p.low_pred[-1].item() == 0.00323753131876182
+    assert p.close[0, 0].item() == 0.006094341595088627
+    assert p.high[0, 0].item() == 0.009470087083077963
+    assert p.high_pred[0, 199].item() == 0.005389132069014598
+    assert p.low_pred[0, -1].item() == 0.00323753131876182
     # the draws come in SPEC order, so a shorter problem is a prefix of the close series
     short = synthetic_problem(6, 42, dtype=torch.float64)
     assert short.close.tolist() == [
-        0.006094341595088627,
-        -0.020799682124809912,
-        0.015009023916129145,
-        0.018811294327824277,
-        -0.03902070377307673,
-        -0.026043590137246362,
+        [
+            0.006094341595088627,
+            -0.020799682124809912,
+            0.015009023916129145,
+            0.018811294327824277,
+            -0.03902070377307673,
+            -0.026043590137246362,
+        ]
     ]
 
 

@@ -147,14 +147,15 @@ def test_each_readback_kind_counts_once(method, call):
 
 
 def test_sequential_and_batched_objective_calls_exact_counts():
-    """7 sequential obj(h, l).item() + 3 batched calls of K=64 read back once each: 199 evaluations, 10 syncs."""
+    """On one series (S = 1), 7 sequential obj.score(h, l).item() + 3 calls of [1, 64] candidates read back once
+    each: 199 evaluations, 10 syncs."""
     problem = synthetic_problem(50, 3)
     obj = entry_exit_objective(problem)
-    h = torch.linspace(-0.03, 0.03, 64)
-    l = torch.linspace(0.03, -0.03, 64)
+    h = torch.linspace(-0.03, 0.03, 64)[None]
+    l = torch.linspace(0.03, -0.03, 64)[None]
     with count_syncs() as counter:
-        singles = [obj(0.001 * i, -0.001 * i).item() for i in range(7)]
-        batches = [obj.batch(h + 0.001 * j, l).tolist() for j in range(3)]
+        singles = [obj.score(0.001 * i, -0.001 * i).item() for i in range(7)]
+        batches = [obj.score(h + 0.001 * j, l)[0].tolist() for j in range(3)]
     assert counter.evaluations == 7 + 3 * 64
     assert counter.syncs == 10
     assert counter.readbacks == 10
@@ -169,32 +170,34 @@ def test_always_on_objective_counts_candidates_not_legs():
     obj = always_on_objective(synthetic_problem(40, 5))
     assert len(obj.legs) == 2
     with count_syncs() as counter:
-        obj(0.0, 0.0).item()
-        obj.batch(torch.zeros(16), torch.zeros(16)).cpu()
+        obj.score(0.0, 0.0).item()
+        obj.score(torch.zeros(1, 16), torch.zeros(1, 16)).cpu()
     assert counter.evaluations == 1 + 16
     assert counter.by_method == {"item": 1, "cpu": 1}
     assert counter.syncs == 2
 
 
 def test_batched_problem_records_n_sims_per_candidate():
-    """On a [70, 6] batch obj(h, l) records 70 evaluations, obj.batch with [70, K] records 70*K."""
+    """On a [70, 6] batch obj.score(h, l) on numbers records 70 evaluations, on [70, K] tensors 70*K."""
     problem = backtest_windows(synthetic_ohlc(120, 1))
     obj = entry_exit_objective(problem)
     with count_syncs() as counter:
-        per_sim = obj(0.0, 0.0)
-        grid = obj.batch(torch.zeros(70, 5), torch.zeros(70, 5))
-    assert per_sim.shape == (70,) and grid.shape == (70, 5)
+        per_sim = obj.score(0.0, 0.0)
+        grid = obj.score(torch.zeros(70, 5), torch.zeros(70, 5))
+    assert per_sim.shape == (70, 1) and grid.shape == (70, 5)
     assert counter.evaluations == 70 + 70 * 5
     assert counter.syncs == 0
     assert counter.by_method == {}
 
 
 def test_rejected_batch_records_no_evaluations():
-    """obj.batch with mismatched shapes raises before recording any evaluation."""
+    """obj.score with mismatched or [K] shapes raises before recording any evaluation."""
     obj = entry_exit_objective(synthetic_problem(20, 1))
     with count_syncs() as counter:
-        with pytest.raises(ValueError, match="h, l: expected matching shapes"):
-            obj.batch(torch.zeros(4), torch.zeros(5))
+        with pytest.raises(ValueError, match=r"^h, l: expected matching \[S, K\] tensors"):
+            obj.score(torch.zeros(1, 4), torch.zeros(1, 5))
+        with pytest.raises(ValueError, match=r"^h, l: expected matching \[S, K\] tensors"):
+            obj.score(torch.zeros(4), torch.zeros(4))
     assert counter.evaluations == 0
     assert counter.syncs == 0
 
@@ -207,13 +210,13 @@ def test_no_readback_counts_zero_syncs():
         x = torch.randn(100, generator=torch.Generator().manual_seed(0))
         y = (x * 2 + 1).clamp(-1, 1).sum()
         z = torch.where(x > 0, x, -x).cumsum(0)
-        scores = [obj(0.001 * i, 0.0) for i in range(5)]
-        batch = obj.batch(torch.zeros(8), torch.zeros(8))
+        scores = [obj.score(0.001 * i, 0.0) for i in range(5)]
+        batch = obj.score(torch.zeros(1, 8), torch.zeros(1, 8))
     assert counter.syncs == 0
     assert counter.readbacks == 0
     assert counter.by_method == {}
     assert counter.evaluations == 5 + 8
-    assert y.dim() == 0 and z.shape == (100,) and len(scores) == 5 and batch.shape == (8,)
+    assert y.dim() == 0 and z.shape == (100,) and len(scores) == 5 and batch.shape == (1, 8)
 
 
 def test_record_evaluations_outside_region_is_noop():
@@ -523,14 +526,14 @@ def test_to_device_on_cpu_is_a_plain_tensor(values, dtype):
 
 
 def test_on_evaluations_hears_each_objective_count():
-    """The callback gets each count the objectives record: n_sims per obj(h, l), S*K per obj.batch."""
+    """The callback gets each count the objectives record: n_sims per obj.score on numbers, S*K on [S, K]."""
     problem = backtest_windows(synthetic_ohlc(120, 1))
     obj = entry_exit_objective(problem)
     heard: list[int] = []
     with on_evaluations(heard.append):
-        obj(0.0, 0.0)
-        obj.batch(torch.zeros(70, 5), torch.zeros(70, 5))
-    obj(0.0, 0.0)  # after the region: not heard
+        obj.score(0.0, 0.0)
+        obj.score(torch.zeros(70, 5), torch.zeros(70, 5))
+    obj.score(0.0, 0.0)  # after the region: not heard
     assert heard == [70, 350]
     assert not instrument._listeners
 
@@ -581,7 +584,7 @@ def test_on_evaluations_callback_error_propagates_and_unregisters():
     obj = entry_exit_objective(synthetic_problem(20, 1))
     with pytest.raises(KeyboardInterrupt):
         with on_evaluations(stop):
-            obj.batch(torch.zeros(4), torch.zeros(4))
+            obj.score(torch.zeros(1, 4), torch.zeros(1, 4))
     assert not instrument._listeners
 
 
@@ -598,13 +601,15 @@ def test_on_evaluations_rejects_a_non_callable(callback):
 def test_on_evaluations_total_matches_nfev_of_every_method(method):
     """Through the public API every method reports all its candidates: the callback's total equals result.nfev."""
     problem = synthetic_problem(40, 3)
-    tensors = (problem.close, problem.high, problem.high_pred, problem.low, problem.low_pred)
-    positions = torch.ones_like(problem.close)
+    # the historical entry point on one [N] series (the problem holds it as row 0 of [1, N])
+    tensors = tuple(t[0] for t in (problem.close, problem.high, problem.high_pred, problem.low, problem.low_pred))
+    positions = torch.ones_like(tensors[0])
     heard: list[int] = []
     with on_evaluations(heard.append):
         result = optimize_entry_exit(*tensors, positions, method=method, budget=60, close_at_eod=None)
     assert heard and all(n > 0 for n in heard)
-    assert sum(heard) == result.nfev
+    assert result.nfev.shape == (1,)
+    assert sum(heard) == result.nfev[0] == result.scalar.nfev
 
 
 # --- accounting: the package's declared read-backs ------------------------------------------------

@@ -32,38 +32,46 @@ def run(problem: Problem, strategy: str, **kwargs):
 
 
 def batch(n_days: int, seeds) -> Problem:
+    """An [S, N] problem of one synthetic series per seed (each a [1, N] row, so joined with torch.cat)."""
     rows = [synthetic_problem(n_days, seed) for seed in seeds]
-    return Problem(**{f: torch.stack([getattr(p, f) for p in rows]) for f in FIELDS}, trading_fee=rows[0].trading_fee)
+    return Problem(**{f: torch.cat([getattr(p, f) for p in rows]) for f in FIELDS}, trading_fee=rows[0].trading_fee)
+
+
+def is_regret_array(regret, n_sims: int) -> bool:
+    """regret_bp's contract: always a float64 numpy array [S], S = 1 for one series."""
+    return isinstance(regret, np.ndarray) and regret.shape == (n_sims,) and regret.dtype == np.float64
 
 
 @pytest.mark.parametrize("strategy", ["entry_exit", "always_on"])
 @pytest.mark.parametrize("close_at_eod", [False, True, None])
 def test_exact_has_zero_regret(strategy, close_at_eod):
-    """regret_bp of an exact result is 0 (|x| < 1e-9): a float unbatched, an [S] array batched."""
+    """regret_bp of an exact result is 0 (|x| < 1e-9), always an [S] float64 array: [1] for one series."""
     one = run(synthetic_problem(40, seed=2), strategy, method="exact", close_at_eod=close_at_eod)
     regret = regret_bp(one)
-    assert type(regret) is float and abs(regret) < 1e-9
+    assert is_regret_array(regret, 1) and abs(regret[0]) < 1e-9
     many = run(batch(12, range(5)), strategy, method="exact", close_at_eod=close_at_eod)
     regrets = regret_bp(many)
-    assert isinstance(regrets, np.ndarray) and regrets.shape == (5,) and regrets.dtype == np.float64
+    assert is_regret_array(regrets, 5)
     assert np.abs(regrets).max() < 1e-9
 
 
 @pytest.mark.parametrize("method", OTHER_METHODS)
 @pytest.mark.parametrize("strategy", ["entry_exit", "always_on"])
 def test_other_methods_have_nonnegative_regret(method, strategy):
-    """Every other method's regret is >= -1e-9 (the exact optimum is never beaten), unbatched and batched,
-    and equals (exact supremum - float64 score at its point) * 1e4."""
+    """Every other method's regret is >= -1e-9 (the exact optimum is never beaten), for one series (S = 1) and
+    for S = 4, and equals (exact supremum - float64 score at its point) * 1e4."""
     problem = synthetic_problem(30, seed=8)
     res = run(problem, strategy, method=method, budget=30, close_at_eod=None)
     regret = regret_bp(res)
-    assert type(regret) is float and regret >= -1e-9
+    assert is_regret_array(regret, 1) and regret[0] >= -1e-9
     sup = run(problem, strategy, method="exact", close_at_eod=None).supremum
-    achieved = score_f64(res.objective, res.h, res.l, res.close_at_eod)[0]
-    assert regret == pytest.approx((sup - achieved) * 1e4, abs=1e-9)
+    assert sup.shape == (1,)
+    achieved = score_f64(res.objective, res.h, res.l, res.close_at_eod)
+    assert achieved.shape == (1,)
+    assert regret[0] == pytest.approx((sup[0] - achieved[0]) * 1e4, abs=1e-9)
     many = run(batch(8, range(4)), strategy, method=method, budget=30, close_at_eod=None)
     regrets = regret_bp(many)
-    assert isinstance(regrets, np.ndarray) and regrets.shape == (4,)
+    assert is_regret_array(regrets, 4)
     assert regrets.min() >= -1e-9
 
 
@@ -71,7 +79,8 @@ def test_profile_regret_of_direct_is_positive():
     """On the profile workload DIRECT (budget 500) falls short of the exact optimum: regret > 0 bp."""
     problem = profile().problem
     res = run(problem, "entry_exit", method="direct")
-    assert regret_bp(res, res.objective.problem) > 0.0
+    regret = regret_bp(res, res.objective.problem)
+    assert is_regret_array(regret, 1) and regret[0] > 0.0
 
 
 def test_optimum_argument_skips_the_exact_solve():
@@ -104,9 +113,9 @@ def test_regret_of_inputs_that_require_grad(method):
     res = optimize_always_on(*args, method=method, budget=50, trading_fee=problem.trading_fee)
     plain = run(problem, "always_on", method=method, budget=50)
     got = regret_bp(res)
-    assert type(got) is float
-    assert got == pytest.approx(regret_bp(plain), abs=1e-9)
-    assert got >= -1e-6
+    assert is_regret_array(got, 1)
+    np.testing.assert_allclose(got, regret_bp(plain), rtol=0, atol=1e-9)
+    assert got[0] >= -1e-6
 
 
 def test_score_f64_per_policy_rows():
@@ -121,7 +130,7 @@ def test_score_f64_per_policy_rows():
     legs = tuple(leg.double() for leg in res.objective.legs)
     for s in range(4):
         row = Objective(p64[s], tuple(leg[s] for leg in legs), bool(eod[s]))
-        assert got[s] == row(float(h[s]), float(l[s])).item()
+        assert got[s] == row.score(float(h[s]), float(l[s])).item()
 
 
 @pytest.mark.parametrize("policy", [False, True])
@@ -154,7 +163,7 @@ def test_regret_rejects_another_problem():
     other = synthetic_problem(6, seed=2)
     with pytest.raises(ValueError, match="problem: is not the problem this result was computed on"):
         regret_bp(res, other)
-    assert regret_bp(res, res.objective.problem) == regret_bp(res)
+    np.testing.assert_array_equal(regret_bp(res, res.objective.problem), regret_bp(res))
 
 
 def test_regret_accepts_the_problem_the_caller_passed_in():
@@ -166,7 +175,7 @@ def test_regret_accepts_the_problem_the_caller_passed_in():
     problem = synthetic_problem(6, seed=1)
     res = run(problem, "entry_exit", method="grid", budget=16)
     assert res.objective.problem.close is problem.close  # the very same tensors
-    assert regret_bp(res, problem) == regret_bp(res)
+    np.testing.assert_array_equal(regret_bp(res, problem), regret_bp(res))
 
 
 # --- bad input in bulk (hypothesis) ------------------------------------------------------------
