@@ -151,8 +151,9 @@ def workload(name: str, device: str = "cpu"):
 class Evaluations:
     """A commit's objective behind the suite's two evaluation calls, whichever scoring API the commit has.
 
-    `evaluations(h, l)` scores one candidate (numbers) as the historical optimizer did, not read back;
-    `evaluations.batch(h, l)` scores `[K]` candidates of a one-series problem in one broadcast call.  Since
+    `evaluations(h, l)` scores one candidate (numbers) as the historical optimizer did: a one-element tensor,
+    not read back.  `evaluations.batch(h, l)` scores `[K]` candidates of a one-series problem in one broadcast
+    call: `[K]` profits.  Since
     issue 18 both are `Objective.score` (`[S, K]` in and out); before, they were `Objective.__call__` and
     `Objective.batch`.  The benchmarks' own code calls these two, so it (and asv's versions) stays the same
     across the change.
@@ -166,7 +167,7 @@ class Evaluations:
         if score is None:  # before issue 18
             self._one, self._many = objective.__call__, objective.batch
         else:
-            self._one, self._many = score, lambda h, l: score(h.unsqueeze(0), l.unsqueeze(0))
+            self._one, self._many = score, lambda h, l: score(h.unsqueeze(0), l.unsqueeze(0))[0]
 
     def __call__(self, h: float, l: float) -> torch.Tensor:
         return self._one(h, l)

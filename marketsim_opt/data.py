@@ -13,6 +13,7 @@ import codecs
 import csv
 import io
 import math
+import numbers
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -30,6 +31,7 @@ __all__ = [
     "DataError",
     "check_device",
     "Problem",
+    "row_index",
     "check_values",
     "OHLC",
     "synthetic_problem",
@@ -164,12 +166,10 @@ class Problem:
         return Problem(**moved, is_crypto=self.is_crypto, trading_fee=self.trading_fee)
 
     def __getitem__(self, index: int | slice | Tensor) -> Problem:
-        """Simulation(s) `index` as a problem of their rows (an int gives S = 1; not re-validated, no host sync)."""
-        if isinstance(index, int):
-            if not -self.n_sims <= index < self.n_sims:
-                raise IndexError(f"simulation {index} out of range for S = {self.n_sims}")
-            index = slice(index % self.n_sims, index % self.n_sims + 1)
-        return self._derived({name: t[index] for name, t in self.tensors().items()})
+        """Simulation(s) `index` as a problem of their rows (an integer gives S = 1; not re-validated, no host
+        sync)."""
+        rows = row_index(index, self.n_sims)
+        return self._derived({name: t[rows] for name, t in self.tensors().items()})
 
     def concat(self, *others: Problem) -> Problem:
         """This problem's rows followed by `others'` as one `[S1 + S2 + ..., N]` batch (not re-validated).
@@ -198,6 +198,21 @@ class Problem:
         object.__setattr__(derived, "is_crypto", self.is_crypto)
         object.__setattr__(derived, "trading_fee", self.trading_fee)
         return derived
+
+
+def row_index(index: int | slice | Tensor, n_sims: int) -> slice | Tensor:
+    """`index` of simulations as an index that keeps the row axis: an integer (Python, numpy, or a 0-d tensor)
+    `i` becomes the slice `i:i+1` (IndexError outside `[-S, S)`); slices and index tensors pass as they are."""
+    if isinstance(index, (bool, np.bool_)):
+        raise TypeError(f"simulation index: expected an integer, a slice or an index tensor, got {index!r}")
+    if isinstance(index, Tensor) and index.dim() == 0:
+        return index.reshape(1)  # a tensor index stays on its device: no read-back
+    if isinstance(index, numbers.Integral) and not isinstance(index, bool):
+        i = int(index)
+        if not -n_sims <= i < n_sims:
+            raise IndexError(f"simulation {i} out of range for S = {n_sims}")
+        return slice(i % n_sims, i % n_sims + 1)
+    return index
 
 
 def _check_flag(name: str, value: object) -> bool:

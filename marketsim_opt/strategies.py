@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from .compiled import summed_profit
-from .data import Problem
+from .data import Problem, row_index
 from .instrument import record_evaluations
 from .kernel import raw_profit_per_day, smoothed_profit_per_day
 
@@ -90,10 +90,8 @@ class Objective:
 
     def rows(self, index: int | slice | Tensor) -> Objective:
         """The objective of simulation(s) `index` alone (an int gives S = 1), as `Problem.__getitem__` selects."""
-        problem = self.problem[index]
-        if isinstance(index, int):
-            index = slice(index % self.problem.n_sims, index % self.problem.n_sims + 1)
-        return replace(self, problem=problem, legs=tuple(leg[index] for leg in self.legs))
+        rows = row_index(index, self.problem.n_sims)
+        return replace(self, problem=self.problem[rows], legs=tuple(leg[rows] for leg in self.legs))
 
     def as_float64(self) -> Objective:
         """The same objective in float64 (the exact solver's re-scoring arithmetic)."""

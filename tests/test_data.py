@@ -969,3 +969,23 @@ def test_ohlc_forecasts_come_in_pairs():
     bars = synthetic_ohlc(10, 1)
     with pytest.raises(DataError, match=r"^high_pred: given without low_pred \(forecasts come in pairs"):
         OHLC(bars.time, bars.open, bars.high, bars.low, bars.close, high_pred=bars.high)
+
+
+@pytest.mark.parametrize("index", [1, -1, np.int64(1), np.int32(-1), torch.tensor(1)], ids=repr)
+def test_any_integer_index_keeps_the_row_axis(index):
+    """Python, numpy and 0-d tensor integers all select one simulation as an S = 1 problem (and objective)."""
+    from marketsim_opt.strategies import always_on_objective
+
+    p = synthetic_problem(8, 1).concat(synthetic_problem(8, 2))
+    row = p[index]
+    assert row.close.shape == (1, 8) and row.n_sims == 1
+    assert torch.equal(row.close, p.close[1:2])
+    legs = always_on_objective(p).rows(index).legs
+    assert [tuple(leg.shape) for leg in legs] == [(1, 8), (1, 8)]
+
+
+@pytest.mark.parametrize("index", [True, np.bool_(False)], ids=repr)
+def test_a_bool_is_not_a_simulation_index(index):
+    p = synthetic_problem(8, 1).concat(synthetic_problem(8, 2))
+    with pytest.raises(TypeError, match="simulation index"):
+        p[index]

@@ -74,16 +74,16 @@ def test_workload_is_frozen():
 
 
 def test_profile_shape_fee_policy():
-    """profile: one unbatched [200] float32 CPU problem, fee 0.0015, not crypto, intraday (close_at_eod False)."""
+    """profile: one [1, 200] float32 CPU problem, fee 0.0015, not crypto, intraday (close_at_eod False)."""
     w = profile()
     assert isinstance(w, Workload)
     assert w.name == "profile"
     assert w.close_at_eod is False
     p = w.problem
-    assert not p.batched and p.n_sims == 1 and p.n_days == 200
+    assert p.n_sims == 1 and p.n_days == 200
     for name in FIELDS:
         t = getattr(p, name)
-        assert t.shape == (200,), name
+        assert t.shape == (1, 200), name
         assert t.dtype == torch.float32, name
         assert t.device.type == "cpu", name
     assert p.trading_fee == 0.0015
@@ -99,7 +99,7 @@ def test_profile_pinned_values():
     """The first days of the profile workload are the historical ones (float64, tight tolerance)."""
     p = profile(dtype=torch.float64).problem
     for name, expected in PROFILE_HEAD.items():
-        got = getattr(p, name)[: len(expected)]
+        got = getattr(p, name)[0, : len(expected)]
         torch.testing.assert_close(got, torch.tensor(expected, dtype=torch.float64), rtol=0, atol=1e-15, msg=name)
 
 
@@ -141,13 +141,13 @@ def test_profile_deterministic():
 
 @pytest.mark.parametrize("n", SCALING_SIZES)
 def test_scaling_sizes(n):
-    """scaling(n) is the profile recipe at N = n: an unbatched [n] problem, fee 0.0015, intraday."""
+    """scaling(n) is the profile recipe at N = n: one [1, n] problem, fee 0.0015, intraday."""
     w = scaling(n)
     assert w.name == f"scaling:{n}"
     assert w.close_at_eod is False
     p = w.problem
-    assert not p.batched and p.n_days == n and p.n_sims == 1
-    assert p.close.shape == (n,)
+    assert p.n_days == n and p.n_sims == 1
+    assert p.close.shape == (1, n)
     assert p.dtype == torch.float32
     assert p.trading_fee == 0.0015 and p.is_crypto is False
 
@@ -183,7 +183,7 @@ def test_backtest_bundled_shape_fee_policy():
     assert w.name == "backtest:SYNTH0"
     assert w.close_at_eod is None
     p = w.problem
-    assert p.batched and p.n_sims == 70 and p.n_days == 6
+    assert p.n_sims == 70 and p.n_days == 6
     for name in FIELDS:
         t = getattr(p, name)
         assert t.shape == (70, 6), name
@@ -342,7 +342,7 @@ def test_run_stacked_matches_run_all_with_one_read_back():
 
 
 def test_run_stacked_needs_a_budget_for_other_methods():
-    with pytest.raises(ValueError, match="budget: grid over both strategies"):
+    with pytest.raises(ValueError, match="budget: strategy 'entry_exit\\+always_on' has no default budget"):
         workloads.run_stacked(workloads.backtest(), method="grid")
     res = workloads.run_stacked(workloads.backtest(), method="grid", budget=64)
     assert res.nfev.tolist() == [2 * 64] * 140

@@ -6,11 +6,12 @@ of the exact optimum (`exact:centre`, `robust:worst`, `robust:mean`)."""
 
 from . import registry
 from .api import METHODS, default_budget, optimize, optimize_always_on, optimize_entry_exit
-from .result import OptimizeResult
+from .result import OptimizeResult, SimulationResult
 
 __all__ = [
     "METHODS",
     "OptimizeResult",
+    "SimulationResult",
     "default_budget",
     "optimize",
     "optimize_always_on",

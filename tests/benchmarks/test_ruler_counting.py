@@ -109,9 +109,9 @@ def test_region_closes_cleanly_after_an_exception():
     objective = entry_exit_objective(problem)
     with pytest.raises(RuntimeError, match="planted"):
         with counting(cuda=False) as tally:
-            objective(0.0, 0.0).item()
-            objective.batch(torch.zeros(7), torch.zeros(7))
-            assert Objective.__dict__["batch"] is not originals["batch"]  # wrapped while open
+            objective.score(0.0, 0.0).item()
+            objective.score(torch.zeros(1, 7), torch.zeros(1, 7))
+            assert Objective.__dict__["score"] is not originals["score"]  # wrapped while open
             raise RuntimeError("planted")
     assert (tally.evaluations, tally.readbacks) == (8, 1)
     assert {name: Objective.__dict__[name] for name in originals} == originals

@@ -70,16 +70,10 @@ def test_exact_solver_reproduces_every_frozen_supremum(workload):
     problem = frozen_problem(ref)
     for strategy in references.STRATEGIES:
         for policy in references.POLICIES:
-            result = optimize(
-                OBJECTIVES[strategy](problem), strategy=strategy, close_at_eod=policy, method="exact", bounds=ref.bounds
-            )
-            np.testing.assert_allclose(
-                np.atleast_1d(result.supremum), ref.suprema[(strategy, policy)], rtol=0, atol=1e-12
-            )
+            result = optimize(problem, strategy, close_at_eod=policy, method="exact", bounds=ref.bounds)
+            np.testing.assert_allclose(result.supremum, ref.suprema[(strategy, policy)], rtol=0, atol=1e-12)
         searched = None if len(ref.policies) == 2 else ref.policies[0]
-        result = optimize(
-            OBJECTIVES[strategy](problem), strategy=strategy, close_at_eod=searched, method="exact", bounds=ref.bounds
-        )
+        result = optimize(problem, strategy, close_at_eod=searched, method="exact", bounds=ref.bounds)
         regret = references.regret_bp(ref, strategy, result.h, result.l, result.close_at_eod)
         assert regret.shape == (ref.n_sims,)
         assert np.all(np.abs(regret) <= 1e-6), regret

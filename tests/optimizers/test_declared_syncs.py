@@ -59,10 +59,9 @@ def test_reported_syncs_are_the_observed_ones(loads, method, name, strategy):
     assert declared.by_method == seen.by_method
     assert declared.syncs == res.syncs  # the enclosing account is the sum of the call's own regions
     assert seen.evaluations == declared.evaluations == int(np.sum(res.nfev))
-    # At least the answer's read-back.  `workloads.run` calls `optimize` on the workload's problem, validated when
-    # the workload was built (outside this region), so no input check is counted here (the historical entry
-    # points, which `run` called before issue 18, validated their tensors inside the call: at least 2 then).
-    assert res.syncs >= 1
+    # At least the input check (`workloads.run` calls the historical entry points, which validate their tensors
+    # inside the call) and the answer's read-back.
+    assert res.syncs >= 2
 
 
 def test_stacked_run_syncs_are_the_observed_ones(loads):

@@ -40,7 +40,7 @@ def test_profile_workload_counts_and_outputs(tmp_path):
     expected_evals = expected_syncs = 0
     for strategy in workloads.STRATEGIES:
         result = workloads.run(workload, strategy, method="direct", budget=25)
-        expected_evals += int(result.nfev)
+        expected_evals += int(result.nfev.sum())
         expected_syncs += result.syncs
     pytest.importorskip("tuna", reason="the icicle view needs tuna (the report extra)")
     out = tmp_path / "prof"

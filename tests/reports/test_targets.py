@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from marketsim_opt.cli import main
 from marketsim_opt.reports import targets
@@ -88,12 +89,10 @@ def test_batched_target_times_batch_candidates_per_call(monkeypatch):
         def __init__(self, objective):
             self.objective = objective
 
-        def __call__(self, h, l):
-            return self.objective(h, l)
-
-        def batch(self, h, l, compiled=False):
-            calls.append((h.shape, l.shape))
-            return self.objective.batch(h, l)
+        def score(self, h, l, **kwargs):
+            if isinstance(h, torch.Tensor):
+                calls.append((h.shape, l.shape))
+            return self.objective.score(h, l)
 
     monkeypatch.setattr(targets, "entry_exit_objective", lambda problem: Counting(entry_exit_objective(problem)))
     monkeypatch.setattr(targets.compiled, "warm_up", lambda objective, batch: 0.0)
@@ -103,7 +102,7 @@ def test_batched_target_times_batch_candidates_per_call(monkeypatch):
     best_time = targets._best_time
     monkeypatch.setattr(targets, "_best_time", lambda fn, repeats: max(best_time(fn, repeats), 1e-9))  # no 0 / 0
     rows = {t.key: t for t in measure_targets(repeats=1)}
-    assert calls and all(shapes == ((64,), (64,)) for shapes in calls)
+    assert calls and all(shapes == ((1, 64), (1, 64)) for shapes in calls)
     assert "K = 64:" in rows["batched_vs_sequential"].what
 
 
