@@ -97,7 +97,7 @@ def _historical_budget(budget, method) -> int | None:
 
 def check_method(method: str) -> Callable[..., Solution]:
     """The solver of a registered method (`registry.get(method).solve`); ValueError naming `method` when
-    unknown, `registry.MissingExtra` (a RuntimeError) naming the extra to install when it needs a missing one."""
+    unknown, `errors.MissingExtraError` (an ImportError) naming the extra to install when it needs a missing one."""
     return registry.get(method).solve
 
 

@@ -2,7 +2,7 @@
 study, score them all in one broadcast kernel call, read them back once, tell.
 
 optuna is an optional extra (`pip install -c constraints.txt -e '.[optuna]'`); without it the method
-raises a RuntimeError naming the extra.  (The module is not called `optuna.py` so that it never stands
+raises `errors.MissingExtraError` naming the extra.  (The module is not called `optuna.py` so that it never stands
 in for the package in a reader's mind or in a relative import.)
 """
 
@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from ..errors import MissingExtraError
 from ..strategies import Objective
 from .result import Solution
 from .rounds import ROUNDS, ask_score_tell
@@ -25,15 +26,15 @@ MISSING = "method {method} needs optuna: pip install -c constraints.txt -e '.[op
 
 
 def check_available(method: str) -> None:
-    """Raise RuntimeError naming the `optuna` extra unless optuna can be imported."""
+    """Raise `errors.MissingExtraError` naming the `optuna` extra unless optuna can be imported."""
     try:
         import optuna  # noqa: F401
     except ImportError as exc:
-        raise RuntimeError(MISSING.format(method=method)) from exc
+        raise MissingExtraError(MISSING.format(method=method)) from exc
 
 
 def check_name(name: str) -> None:
-    """Raise ValueError naming `method` unless `name` is one of SAMPLERS; RuntimeError without optuna."""
+    """Raise ValueError naming `method` unless `name` is one of SAMPLERS; MissingExtraError without optuna."""
     if name not in SAMPLERS:
         close = [k for k in SAMPLERS if k.lower() == name.lower()]
         hint = f" (did you mean {close[0]!r}?)" if close else f"; expected one of {', '.join(SAMPLERS)}"

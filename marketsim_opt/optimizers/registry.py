@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 
+from ..errors import MissingExtraError
 from . import direct, exact, gradient, grid, optuna_tpe, robust, zero
 from . import nevergrad as ng_method
 from .result import Solution
@@ -29,7 +30,6 @@ __all__ = [
     "Method",
     "Family",
     "Solver",
-    "MissingExtra",
     "register",
     "register_family",
     "unregister",
@@ -41,10 +41,6 @@ __all__ = [
 
 #: `solve(objective, bounds, budget, seed) -> Solution` for one policy (the objective carries it).
 Solver = Callable[..., Solution]
-
-
-class MissingExtra(RuntimeError):
-    """A registered method whose optional extra is not installed; the message names the extra to install."""
 
 
 @dataclass(frozen=True)
@@ -150,7 +146,8 @@ def _lookup(name: str) -> Method:
 def get(name: object) -> Method:
     """The Method called `name`.
 
-    ValueError naming `method` for an unknown or malformed name; MissingExtra naming the extra when the method
+    ValueError naming `method` for an unknown or malformed name; `errors.MissingExtraError` naming the extra when
+    the method
     needs one that is not installed.
     """
     if not isinstance(name, str):
@@ -158,7 +155,7 @@ def get(name: object) -> Method:
     method = _lookup(name)
     if not method.available:
         install = f"pip install -c constraints.txt -e '.[{method.extra}]'"
-        raise MissingExtra(f"method {name} needs {method.requires}: {install}")
+        raise MissingExtraError(f"method {name} needs {method.requires}: {install}")
     return method
 
 

@@ -6,6 +6,8 @@ import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..errors import MissingExtraError
+
 __all__ = ["MissingExtraError", "ToolError", "install_hint", "require_extra"]
 
 #: Which optional modules each command needs (all from the `report` extra).
@@ -14,10 +16,6 @@ NEEDS = {
     "memory": ("memray",),
     "report": ("matplotlib", "arch", "markdown_it"),
 }
-
-
-class MissingExtraError(ImportError):
-    """An optional tool is not installed; the message says which and how to install it."""
 
 
 class ToolError(RuntimeError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import re
 import sys
 
 import pytest
@@ -12,7 +13,9 @@ import torch
 from optimizer_helpers import STRATEGIES, assert_batched_rows_equal_per_row_calls, batch_of, solve
 
 from marketsim_opt import METHODS, regret_bp
+from marketsim_opt.cli import main
 from marketsim_opt.data import synthetic_problem
+from marketsim_opt.errors import MissingExtraError
 from marketsim_opt.optimizers import optuna_tpe
 from marketsim_opt.optimizers.api import check_method
 from marketsim_opt.optimizers.optuna_tpe import ROUNDS
@@ -24,14 +27,18 @@ TPE_ROUNDS = {1: 1, 7: 7, 15: 8, 30: 10, 101: 10}
 needs_optuna = pytest.mark.skipif(importlib.util.find_spec("optuna") is None, reason="needs the optuna extra")
 
 
-def test_missing_optuna_names_the_extra(monkeypatch):
-    """Without optuna, the method fails before anything runs with a RuntimeError naming the extra."""
+def test_missing_optuna_names_the_extra(monkeypatch, capsys):
+    """Without optuna, the method fails before anything runs with a MissingExtraError naming the extra, and the
+    CLI says so in one line (exit 2), not a traceback."""
     monkeypatch.setitem(sys.modules, "optuna", None)  # `import optuna` now raises ImportError
     want = r"method optuna:TPE needs optuna: pip install -c constraints.txt -e '\.\[optuna\]'"
-    with pytest.raises(RuntimeError, match=want):
+    with pytest.raises(MissingExtraError, match=want):
         check_method("optuna:TPE")
-    with pytest.raises(RuntimeError, match=want):
+    with pytest.raises(MissingExtraError, match=want):
         solve(synthetic_problem(6, seed=1), "entry_exit", method="optuna:TPE", budget=10)
+    assert main(["run", "--method", "optuna:TPE", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(r"marketsim-opt run: " + want + r"\n", err), err
 
 
 def test_methods_list_optuna_only_where_it_is_installed():

@@ -13,6 +13,7 @@ from benchmarks import optimizers as suite
 from marketsim_opt import METHODS
 from marketsim_opt.cli import main
 from marketsim_opt.comparison import trials_for
+from marketsim_opt.errors import MissingExtraError
 from marketsim_opt.instrument import to_device
 from marketsim_opt.optimizers import registry
 from marketsim_opt.optimizers.result import Solution
@@ -95,7 +96,7 @@ def test_lookups_and_errors():
 def test_a_missing_extra_names_it():
     needy = registry.Method("toy:needy", _centre_solve, batched=True, requires="no_such_module_x", extra="x")
     with registry.registered(needy):
-        with pytest.raises(registry.MissingExtra, match=r"toy:needy needs no_such_module_x: .*-e '\.\[x\]'"):
+        with pytest.raises(MissingExtraError, match=r"toy:needy needs no_such_module_x: .*-e '\.\[x\]'"):
             registry.get("toy:needy")
         assert "toy:needy" not in registry.names() and "toy:needy" in registry.names(available=False)
 
