@@ -8,7 +8,6 @@ synchronization outside the instrumented read-backs shows up as `hidden_syncs`.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 import numpy as np
@@ -17,20 +16,14 @@ import torch
 
 from marketsim_opt import compiled, count_syncs, profit_per_day, regret_bp, workloads
 from marketsim_opt.instrument import to_device
+from marketsim_opt.optimizers import registry
 from marketsim_opt.strategies import always_on_objective, entry_exit_objective
 from tests.reference import reference_profit
 
 REQUIRED = os.environ.get("MARKETSIM_REQUIRE_CUDA", "").strip() == "1"
-HAS_OPTUNA = importlib.util.find_spec("optuna") is not None
-#: One budget per non-exact method: small, so the whole module runs in well under a minute on a GPU.
-METHODS = (
-    ("direct", 60),
-    ("grid", 100),
-    ("exact", None),
-    ("nevergrad:OnePlusOne", 40),
-    ("gradient", 100),
-    pytest.param("optuna:TPE", 40, marks=pytest.mark.skipif(not HAS_OPTUNA, reason="needs the optuna extra")),
-)
+#: Every registered method (the registry is the one list; optuna:TPE only where its extra is installed), at a
+#: small budget where it takes one, so the whole module runs in well under a minute on a GPU.
+METHODS = tuple((name, 40 if registry.takes_budget(name) else None) for name in registry.names())
 
 
 @pytest.fixture(scope="module", autouse=True)
