@@ -117,7 +117,7 @@ class Objective:
                 raise ValueError("compiled: scores [S, K] candidate tensors, got numbers")
             if tau is None:
                 record_evaluations(s)
-            return self._sum(h, l, lambda t: t, self._kernel(tau)).unsqueeze(-1)
+            return self._sum(h, l, _as_is, self._kernel(tau), keepdim=True)  # [S, 1] from the sum itself
         if not isinstance(h, Tensor) or not isinstance(l, Tensor) or h.dim() != 2 or l.shape != h.shape:
             raise ValueError(f"h, l: expected matching [S, K] tensors with S={s}, got {_shape(h)} and {_shape(l)}")
         if h.shape[0] != s:
@@ -140,8 +140,9 @@ class Objective:
         # looked up per call, so a spy can replace the module's kernel
         return raw_profit_per_day if tau is None else partial(smoothed_profit_per_day, tau=tau)
 
-    def _sum(self, h: Tensor | float, l: Tensor | float, expand, kernel) -> Tensor:
-        """The kernel summed over days and legs at `h`, `l` (broadcast against `expand`ed day tensors)."""
+    def _sum(self, h: Tensor | float, l: Tensor | float, expand, kernel, keepdim: bool = False) -> Tensor:
+        """The kernel summed over days (kept as a size-1 axis with `keepdim`) and legs at `h`, `l` (broadcast
+        against `expand`ed day tensors)."""
         p = self.problem
         total = None
         for leg in self.legs:
@@ -154,7 +155,7 @@ class Objective:
                 expand(leg),
                 close_at_eod=self.close_at_eod,
                 trading_fee=p.trading_fee,
-            ).sum(-1)
+            ).sum(-1, keepdim=keepdim)
             total = day if total is None else total + day
         return total
 
@@ -175,6 +176,10 @@ class Objective:
                 trading_fee=p.trading_fee,
             )
         return self._sum(h.unsqueeze(-1), l.unsqueeze(-1), expand, self._kernel(tau))
+
+
+def _as_is(t: Tensor) -> Tensor:
+    return t
 
 
 def _shape(x) -> object:
