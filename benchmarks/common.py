@@ -80,6 +80,23 @@ def tune_process() -> bool:
     return MALLOC_PINNED
 
 
+#: The optimizers' libraries, imported with this module (so once, in asv's forkserver, before any benchmark
+#: process is forked): a whole-optimization timing never pays for an import, whatever asv's flags (`--quick`
+#: makes no warm-up call).  Importing them changes no process state.
+PRELOADED = ("scipy.optimize", "nevergrad")
+
+
+def _preload(names: tuple[str, ...]) -> None:
+    import importlib
+    import importlib.util
+
+    for name in names:
+        if importlib.util.find_spec(name.split(".")[0]) is not None:
+            importlib.import_module(name)
+
+
+_preload(PRELOADED)
+
 #: Devices every device-aware benchmark is parametrized over; `cuda` is skipped where there is none.
 DEVICES = ("cpu", "cuda")
 #: The slow tier runs only when asked for.

@@ -145,3 +145,17 @@ def test_the_first_data_getter_tunes_the_process(getter):
     got = _probe(tunes=1, post=getter)
     assert got["threads_imported"] == 2 and got["threads_after"] == 1
     assert got["pinned"] is True and not got["mmapped"] and got["kept"]
+
+
+def test_importing_the_suite_preloads_the_optimizers_libraries():
+    """After `import benchmarks.common` (in asv's forkserver), DIRECT's and nevergrad's libraries are loaded, so
+    no timing of a whole optimization pays for their import, even under `--quick` (no warm-up call)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "import sys; from benchmarks import common; print(sorted(m for m in common.PRELOADED if m in sys.modules))"
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(sorted(common.PRELOADED))
+    assert "scipy.optimize" in common.PRELOADED  # what DIRECT imports at its first call
