@@ -83,7 +83,8 @@ def _unknown(methods) -> dict[str, str]:
         name = common.split_method(label)[0]
         try:
             check_method(name)
-        except (ValueError, RuntimeError) as exc:  # unknown here, or an optional extra that is not installed
+        except (ValueError, RuntimeError, ImportError) as exc:  # unknown here, or an optional extra not installed
+            # (RuntimeError before issue 18, MissingExtraError, an ImportError, since)
             unknown[label] = f"{name} is not available at this commit: {exc}"
     return unknown
 

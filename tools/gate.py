@@ -485,8 +485,13 @@ def run_asv(
         env[INSTRUCTION_ENV] = "1"
     print(f"gate: asv run on {len(commits)} commit(s), benchmarks /{bench}/", file=sys.stderr, flush=True)
     proc = subprocess.run(cmd, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    log = work / f"asv-run-{len(list(work.glob('asv-run*.log')))}.log"
-    log.write_text(proc.stdout or "")
+    if proc.returncode == 0:
+        log = work / f"asv-run-{len(list(work.glob('asv-run*.log')))}.log"
+        log.write_text(proc.stdout or "")
+    else:  # kept after the gate's own folder is gone, so the failure can be read
+        with tempfile.NamedTemporaryFile("w", prefix="gate-asv-run-", suffix=".log", delete=False) as kept:
+            kept.write(proc.stdout or "")
+        log = Path(kept.name)
     if proc.returncode == 2 and (work / "results" / MACHINE).is_dir():  # benchmarks failed: None in the results
         print(f"gate: asv reported failed benchmarks (log: {log})", file=sys.stderr, flush=True)
     elif proc.returncode != 0:
