@@ -219,3 +219,28 @@ def test_out_of_sample_slow_tier_and_older_commits(monkeypatch):
     cache = bench.setup_cache()
     with pytest.raises(NotImplementedError, match="workloads.run does not exist"):
         bench.setup(cache, "entry_exit", "zero")
+
+
+@pytest.mark.parametrize("raised", ["MissingExtraError", "RuntimeError"])
+def test_a_method_whose_extra_is_missing_skips(small_suite, monkeypatch, raised):
+    """Without optuna (as in the gate's asv environments) optuna:TPE skips with the reason and the rest is
+    measured: whether the commit says so with MissingExtraError (an ImportError, since issue 18) or, as older
+    commits did, a RuntimeError."""
+    from marketsim_opt.errors import MissingExtraError
+
+    real = api.check_method
+    error = {"MissingExtraError": MissingExtraError, "RuntimeError": RuntimeError}[raised]
+
+    def without_optuna(method):
+        if method.startswith("optuna:"):
+            raise error(f"method {method} needs optuna: pip install -c constraints.txt -e '.[optuna]'")
+        return real(method)
+
+    monkeypatch.setattr(api, "check_method", without_optuna)
+    monkeypatch.setattr(optimizers, "METHODS", ("grid@100", "optuna:TPE@100"))
+    bench = optimizers.OptimizerMetrics()
+    cache = bench.setup_cache()
+    assert list(cache["unknown"]) == ["optuna:TPE@100"]
+    with pytest.raises(NotImplementedError, match="optuna:TPE is not available at this commit: method optuna:TPE"):
+        bench.setup(cache, "profile", "entry_exit", "optuna:TPE@100")
+    assert bench.track_evaluations(cache, "profile", "entry_exit", "grid@100") == 100
