@@ -111,13 +111,16 @@ class Objective:
         (`marketsim_opt.compiled`).  More than `candidates_per_call()` candidates are scored in slices of that
         many, so the kernel's `[S, K, N]` temporaries stay bounded at any K (no host sync is added).
         """
-        s = self.problem.n_sims
-        if not isinstance(h, Tensor) and not isinstance(l, Tensor):
+        if not isinstance(h, Tensor) and not isinstance(l, Tensor):  # the sequential hot path: no frame to spare
             if compiled:
                 raise ValueError("compiled: scores [S, K] candidate tensors, got numbers")
+            p = self.problem
+            days = (p.close, p.high, p.high_pred, p.low, p.low_pred)
             if tau is None:
-                record_evaluations(s)
-            return self._sum(h, l, _as_is, self._kernel(tau), keepdim=True)  # [S, 1] from the sum itself
+                record_evaluations(p.close.shape[0])
+                return self._sum(days, self.legs, h, l, raw_profit_per_day, True)  # [S, 1] from the sum itself
+            return self._sum(days, self.legs, h, l, partial(smoothed_profit_per_day, tau=tau), True)
+        s = self.problem.n_sims
         if not isinstance(h, Tensor) or not isinstance(l, Tensor) or h.dim() != 2 or l.shape != h.shape:
             raise ValueError(f"h, l: expected matching [S, K] tensors with S={s}, got {_shape(h)} and {_shape(l)}")
         if h.shape[0] != s:
@@ -135,51 +138,36 @@ class Objective:
         """The most candidates per simulation one kernel call scores: `S * K * N <= CHUNK_ELEMENTS` (at least 1)."""
         return max(1, CHUNK_ELEMENTS // (self.problem.n_sims * self.problem.n_days))
 
-    @staticmethod
-    def _kernel(tau):
-        # looked up per call, so a spy can replace the module's kernel
-        return raw_profit_per_day if tau is None else partial(smoothed_profit_per_day, tau=tau)
+    def _sum(self, days: tuple[Tensor, ...], legs: tuple[Tensor, ...], h, l, kernel, keepdim: bool) -> Tensor:
+        """`kernel` summed over days (kept as a size-1 axis with `keepdim`) and legs at `h`, `l`.
 
-    def _sum(self, h: Tensor | float, l: Tensor | float, expand, kernel, keepdim: bool = False) -> Tensor:
-        """The kernel summed over days (kept as a size-1 axis with `keepdim`) and legs at `h`, `l` (broadcast
-        against `expand`ed day tensors)."""
-        p = self.problem
+        `days` is `(close, high, high_pred, low, low_pred)`; they and `legs` broadcast against `h` and `l`.
+        The kernel is passed in by the caller, which reads the module's at call time (a spy can replace it).
+        """
+        close, high, high_pred, low, low_pred = days
+        fee = self.problem.trading_fee
         total = None
-        for leg in self.legs:
+        for leg in legs:
             day = kernel(
-                expand(p.close),
-                expand(p.high),
-                expand(p.high_pred) + h,
-                expand(p.low),
-                expand(p.low_pred) + l,
-                expand(leg),
-                close_at_eod=self.close_at_eod,
-                trading_fee=p.trading_fee,
+                close, high, high_pred + h, low, low_pred + l, leg, close_at_eod=self.close_at_eod, trading_fee=fee
             ).sum(-1, keepdim=keepdim)
             total = day if total is None else total + day
         return total
 
     def _batch(self, h: Tensor, l: Tensor, tau, compiled: bool) -> Tensor:
+        """`[S, K]` candidates against the days as `[S, 1, N]` (and legs), in one kernel call per leg."""
         if tau is None:
             record_evaluations(h.numel())
-        expand = lambda t: t.unsqueeze(-2)  # noqa: E731 - days [S, 1, N] against candidates [S, K, 1]
+        p = self.problem
+        days = tuple(t.unsqueeze(-2) for t in (p.close, p.high, p.high_pred, p.low, p.low_pred))
+        legs = tuple(leg.unsqueeze(-2) for leg in self.legs)
+        h, l = h.unsqueeze(-1), l.unsqueeze(-1)  # [S, K, 1]
         if compiled:
             if tau is not None:
                 raise ValueError("compiled: the smoothed surrogate has no compiled path")
-            p = self.problem
-            return summed_profit(
-                *(expand(t) for t in (p.close, p.high, p.high_pred, p.low, p.low_pred)),
-                tuple(expand(leg) for leg in self.legs),
-                h.unsqueeze(-1),
-                l.unsqueeze(-1),
-                close_at_eod=self.close_at_eod,
-                trading_fee=p.trading_fee,
-            )
-        return self._sum(h.unsqueeze(-1), l.unsqueeze(-1), expand, self._kernel(tau))
-
-
-def _as_is(t: Tensor) -> Tensor:
-    return t
+            return summed_profit(*days, legs, h, l, close_at_eod=self.close_at_eod, trading_fee=p.trading_fee)
+        kernel = raw_profit_per_day if tau is None else partial(smoothed_profit_per_day, tau=tau)
+        return self._sum(days, legs, h, l, kernel, False)
 
 
 def _shape(x) -> object:
