@@ -3,8 +3,9 @@
 *Sequential* is one `(h, l)` evaluation and its `.item()` read-back, as the
 historical optimizer made ~500 of them.  *Batched* is one call scoring `K`
 candidates at once (`[K, N]`), divided by `K`.  Both on the `scaling:<N>`
-workloads (entry/exit, intraday), timed with `torch.utils.benchmark.Timer`
-(which synchronizes CUDA), torch single-threaded like the asv suite.
+workloads (entry/exit, intraday), timed by `timing.seconds_per_call` (the
+median over blocks of back-to-back calls, one thread, CUDA synchronized: the
+statistic `targets` and the suite's `kernel.SequentialEvalPerCall` give too).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 
 from ..strategies import entry_exit_objective
 from ..workloads import SCALING_SIZES, scaling
+from .timing import seconds_per_call
 
 __all__ = ["ScalingPoint", "measure_kernel_scaling", "plot_kernel_scaling", "BATCH", "CANDIDATE_SEED"]
 
@@ -45,27 +47,20 @@ def measure_kernel_scaling(
     on_step: Callable[[str], None] | None = None,
 ) -> list[ScalingPoint]:
     """Median seconds per candidate for each size, sequential then batched."""
-    from torch.utils.benchmark import Timer
-
     rng = np.random.default_rng(CANDIDATE_SEED)
     hl = torch.as_tensor(rng.uniform(-0.03, 0.03, size=(2, 1, batch)), dtype=torch.float32, device=device)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    h, l = hl[0], hl[1]
     points = []
-    try:
-        for n in sizes:
-            objective = entry_exit_objective(scaling(n, device=device).problem)
-            for mode, stmt, per in (
-                ("sequential", "objective.score(0.01, -0.01).item()", 1),
-                ("batched", "objective.score(h, l)", batch),
-            ):
-                if on_step is not None:
-                    on_step(f"kernel {mode} N={n}")
-                timer = Timer(stmt, globals={"objective": objective, "h": hl[0], "l": hl[1]}, num_threads=1)
-                seconds = timer.blocked_autorange(min_run_time=min_run_time).median
-                points.append(ScalingPoint(mode, n, seconds / per))
-    finally:
-        torch.set_num_threads(threads)
+    for n in sizes:
+        objective = entry_exit_objective(scaling(n, device=device).problem)
+        calls = (
+            ("sequential", lambda: objective.score(0.01, -0.01).item(), 1),  # noqa: B023 - timed before the next n
+            ("batched", lambda: objective.score(h, l), batch),  # noqa: B023
+        )
+        for mode, call, per in calls:
+            if on_step is not None:
+                on_step(f"kernel {mode} N={n}")
+            points.append(ScalingPoint(mode, n, seconds_per_call(call, min_run_time=min_run_time) / per))
     return points
 
 

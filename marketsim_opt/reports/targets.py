@@ -19,6 +19,7 @@ import torch
 from .. import compiled, workloads
 from ..files import atomic_dir
 from ..strategies import entry_exit_objective
+from .timing import seconds_per_call
 
 __all__ = ["Target", "measure_targets", "to_markdown", "write_targets", "BATCH", "LARGE_N"]
 
@@ -70,9 +71,10 @@ def measure_targets(
 ) -> list[Target]:
     """Measure every target once, in this process, single-threaded torch; `progress(label)` before each step.
 
-    The paths run once untimed first (imports, caches, compilation); then each takes the best of `repeats`
-    runs (N = 2000: half as many), except N = 20000 and the backtest's 280 sequential DIRECT runs (about
-    2 min and 20 s), timed once.
+    The paths run once untimed first (imports, caches, compilation); then each whole optimization takes the
+    best of `repeats` runs (N = 2000: half as many), except N = 20000 and the backtest's 280 sequential DIRECT
+    runs (about 2 min and 20 s), timed once.  The kernel's short calls (one sequential evaluation, a batch)
+    are `timing.seconds_per_call`: the median over blocks of back-to-back calls, the report's statistic.
     """
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats: must be a positive integer, got {repeats!r}")
@@ -155,10 +157,11 @@ def _measure(repeats: int, large: bool, say: Callable[[str], None]) -> list[Targ
     objective = entry_exit_objective(workloads.scaling(200).problem)
     gen = torch.Generator().manual_seed(7)
     h, l = (torch.rand(1, BATCH, generator=gen).mul(0.06).sub(0.03) for _ in "hl")  # [S = 1, K]
-    sequential_eval = _best_time(lambda: [objective.score(0.01, -0.01).item() for _ in range(100)], repeats) / 100
-    eager = _best_time(lambda: objective.score(h, l), repeats) / BATCH
+    # Short calls: the median over blocks of back-to-back calls (timing.seconds_per_call), the report's statistic.
+    sequential_eval = seconds_per_call(lambda: objective.score(0.01, -0.01).item())
+    eager = seconds_per_call(lambda: objective.score(h, l)) / BATCH
     compile_seconds = compiled.warm_up(objective, BATCH)
-    fused = _best_time(lambda: objective.score(h, l, compiled=True), repeats) / BATCH
+    fused = seconds_per_call(lambda: objective.score(h, l, compiled=True)) / BATCH
     reason = compiled.fallback_reason(h.device)
     path = f"eager fallback: {reason}" if reason else "torch.compile"
     out.append(

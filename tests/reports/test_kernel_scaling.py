@@ -22,3 +22,13 @@ def test_measure_and_plot(tmp_path):
     png = tmp_path / "k.png"
     plot_kernel_scaling(points, [png], batch=64)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_seconds_per_call_times_blocks_of_calls():
+    """The shared statistic runs `fn` in blocks of back-to-back calls and returns a per-call figure."""
+    from marketsim_opt.reports.timing import seconds_per_call
+
+    calls = []
+    seconds = seconds_per_call(lambda: calls.append(1), min_run_time=0.01)
+    assert len(calls) > 100  # blocks of many calls, not one call per sample
+    assert 0.0 < seconds < 0.01
