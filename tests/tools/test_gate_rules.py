@@ -401,7 +401,11 @@ def test_asv_machine_failing_cannot_decide(tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize(("code", "raises"), [(2, False), (1, True)])
 def test_asv_run_failures(tmp_path, monkeypatch, code, raises):
     """asv's exit 2 with results written (a benchmark failed): the results go on to become `failed` rows;
-    any other failure of `asv run` is a HarnessError naming the log."""
+    any other failure of `asv run` is a HarnessError naming the log.  Either way the log is kept where it can be
+    read after the gate's temporary folder is gone."""
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    monkeypatch.setattr(gate.tempfile, "tempdir", str(kept))
     (tmp_path / "asv.conf.json").write_text('{"version": 1, "project": "x"}')
     (tmp_path / "results" / gate.MACHINE).mkdir(parents=True)
 
@@ -416,10 +420,12 @@ def test_asv_run_failures(tmp_path, monkeypatch, code, raises):
 
     monkeypatch.setattr(gate.subprocess, "run", fake)
     if raises:
-        with pytest.raises(gate.HarnessError, match=r"asv run exited 1; log: .*asv-run-0\.log; x\.y failed"):
+        with pytest.raises(gate.HarnessError, match=r"asv run exited 1; log: .*gate-asv-run-\w+\.log; x\.y failed"):
             gate.run_asv(tmp_path, ["abc"], tmp_path, bench="x", timings=False, env_dir=tmp_path / "env")
     else:
         assert gate.run_asv(tmp_path, ["abc"], tmp_path, bench="x", timings=False, env_dir=tmp_path / "env")
+    (log,) = kept.glob("gate-asv-run-*.log")
+    assert log.read_text() == "x.y failed\n"
 
 
 def _system_python() -> str:
