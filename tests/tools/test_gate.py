@@ -50,9 +50,9 @@ PLANTS = {
     "aa": ("README.md", "# marketsim-opt\n", "# marketsim-opt\n\n<!-- A/A: the same code -->\n"),
     "extra_readback": (
         "marketsim_opt/strategies.py",
-        "        record_evaluations(self.problem.n_sims)\n        return self._score(h, l, lambda t: t)\n",
-        "        record_evaluations(self.problem.n_sims)\n        self._score(h, l, lambda t: t).sum().item()\n"
-        "        return self._score(h, l, lambda t: t)\n",
+        "                return self._sum(days, self.legs, h, l, raw_profit_per_day, True)",
+        "                self._sum(days, self.legs, h, l, raw_profit_per_day, True).sum().item()\n"
+        "                return self._sum(days, self.legs, h, l, raw_profit_per_day, True)",
     ),
     "budget_halved": (
         "marketsim_opt/optimizers/api.py",
@@ -61,13 +61,14 @@ PLANTS = {
     ),
     "big_allocation": (
         "marketsim_opt/strategies.py",
-        "        record_evaluations(h.numel())\n",
-        "        record_evaluations(h.numel())\n        torch.ones(64 * 2**20, dtype=torch.uint8).sum()\n",
+        "            record_evaluations(h.numel())\n",
+        "            record_evaluations(h.numel())\n            torch.ones(64 * 2**20, dtype=torch.uint8).sum()\n",
     ),
     "python_loop": (
         "marketsim_opt/strategies.py",
-        "        return self._score(h.unsqueeze(-1), l.unsqueeze(-1), expand)\n",
-        "        cols = [self._score(h[..., k : k + 1], l[..., k : k + 1], expand) for k in range(h.shape[-1])]\n"
+        "        return self._sum(days, legs, h, l, kernel, False)\n",
+        "        cols = [self._sum(days, legs, h[:, k : k + 1], l[:, k : k + 1], kernel, False)"
+        " for k in range(h.shape[1])]\n"
         "        return torch.cat(cols, dim=-1)\n",
     ),
     "kernel_2x": (
@@ -82,9 +83,8 @@ PLANTS = {
     ),
     "direct_twice": (
         "marketsim_opt/optimizers/direct.py",
-        "        res = direct(lambda x, f=sub: -read_item(f(x[0], x[1])), bounds, maxfun=budget)\n",
-        "        res = direct(lambda x, f=sub: (read_item(f(x[0], x[1])), -read_item(f(x[0], x[1])))[1], bounds,"
-        " maxfun=budget)\n",
+        "    return lambda x: -read_item(objective.score(x[0], x[1]))\n",
+        "    return lambda x: (read_item(objective.score(x[0], x[1])), -read_item(objective.score(x[0], x[1])))[1]\n",
     ),
     "exact_low": (
         "marketsim_opt/optimizers/exact.py",
