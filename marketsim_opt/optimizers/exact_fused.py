@@ -1,0 +1,595 @@
+"""The exact solver's sweep (`exact.solve_policies` up to the final re-scoring) fused into numba loops.
+
+`fused_sweep` computes, per simulation and policy, what the torch path of `exact.py` computes before its
+float64 re-scoring: the corner candidates of both axes (`corner_candidates`), the entry thresholds
+(`_leading_true`), the separable sides `w`, `z` (`_Axes.sides`), and then the supremum of
+`F(j, k)` with its `(j, k)`: at the close `max w + max z`, intraday the maximum of
+
+    F[j, k] = ((alpha[j, k] + l_val[j] * beta[j, k]) + w[j]) + z[k]
+
+over all `Kl x Kh` corners (`_best_of_sweep`), where `alpha`, `beta` are running sums over the row events.
+
+Why it matches the torch path bitwise: every quantity is a float64 IEEE operation, and each one is done here
+on the same operands in the same order as torch does it.
+
+- Sums: `_axis_sum`'s scatter-add then cumulative sum is replayed as `diff[start] += change` in piece-major,
+  day-minor order and a sequential running sum from `0.0`; `_running_rows`'s cumulative sum over sorted events
+  is replayed per column in the same event order (stable by row, then lead / `u` / `b` pieces, as
+  `_sorted_events` concatenates them).  An event whose product `column * weight` is `+-0` is skipped: a
+  running sum that starts at `+0.0` is never `-0.0` (in round-to-nearest `x + y` is `-0.0` only when both
+  are), and adding `+-0` to anything else changes nothing.  So the `v_i` columns (`ps_i` on the prefix
+  `k < n_v[i]`, `+-0` after) are prefix updates, and `a_i` is `clamp(hp_i + h_val[k]) * pl_i` on the prefix
+  where `hq_i <= H_i`, then the constant `c_i * pl_i`.  Both prefixes are the candidates' leading run: the
+  indicator points are ascending (each nudge is at most half the gap, clamping keeps order; checked), so the
+  predicate is monotone along `k` and a binary search finds the run, as in `_leading_true`.
+- `torch.addcmul(a, b, x)` is fused (one rounding of `a + b * x`) in torch's AVX2 and AVX512 CPU kernels
+  and a plain multiply then add in its DEFAULT kernel (`ATEN_CPU_CAPABILITY=default`): `fma=True` replays the
+  former with `llvm.fma`, `fma=False` the latter, and `fma=None` (the default) asks torch which one it runs
+  (`torch_addcmul_is_fused`, once per process).  No other
+  operation is contracted (numba emits no `contract` flags and this module uses no fastmath).
+- Ties: torch's chunk loop keeps the first maximum of each chunk of `chunk` columns in row-major order and
+  replaces it only by a strictly greater one, so the winner is the maximum with the smallest key
+  `(k // chunk, j, k)`.  Each column keeps its first maximal row (strict `>` down the rows); blocks and
+  threads then combine by that key, so any column blocking gives torch's `(j, k)`.
+
+Cost: O(S N log N) for candidates, thresholds, sides and events; the intraday sweep O(S Kl Kh) with O(N)
+memory per simulation.  Columns go in blocks of `BLOCK` that stay in L1 (`alpha`, `beta`, `z` and the
+column maxima); per row each event adds to its prefix of the block, then one vectorised pass scores the row.
+Measured on one core (AVX512 Xeon): the sweep about 0.3 ns per cell; a whole solve 0.35 ns per cell at
+N = 2000 and 1.1 at N = 200 (the O(N log N) part and the call weigh more there), against 17 and 28 for the
+torch path.  Simulations run in parallel (`prange`); with fewer simulations than twice the threads, each
+simulation's column blocks are dealt round-robin to several tasks (each replays its simulation's events).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
+
+__all__ = ["fused_sweep", "fused_sweep_with_points", "torch_addcmul_is_fused", "NUDGE", "CHUNK_CELLS", "BLOCK"]
+
+#: As `exact.NUDGE` and `exact.CHUNK_CELLS` (the tests check they agree): the nudge into a cell, and the cell
+#: budget that sets the torch sweep's column chunk, which decides its ties.
+NUDGE = 2.0**-48
+CHUNK_CELLS = 2**19
+#: Columns per block of the intraday sweep: alpha, beta, z, the column maxima and their rows, 40 bytes a column.
+BLOCK = 256
+#: Below this much work (`S * Kl * (Kh + 64)`, about a millisecond on one core) a call runs on one thread: waking
+#: the pool costs more than it saves there, and far more where another process holds a core (OpenMP's spinning).
+SERIAL_CELLS = 2**22
+
+#: `((h_lo, h_hi), (l_lo, l_hi))`.
+Bounds = tuple[tuple[float, float], tuple[float, float]]
+#: One policy's `(supremum [S] float64, j [S] int64, k [S] int64, scored)`.
+PolicyResult = tuple[np.ndarray, np.ndarray, np.ndarray, int]
+
+# Clamp ranges of the kernel (SPEC section 1), as in exact.py.
+_HQ_LO, _HQ_HI = 0.0, 10.0
+_LQ_LO, _LQ_HI = -1.0, 0.0
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """`a * b + c` with one rounding (`llvm.fma.f64`)."""
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        double = ir.DoubleType()
+        fn = builder.module.declare_intrinsic("llvm.fma", [double], ir.FunctionType(double, [double] * 3))
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+@njit(cache=True)
+def _clamp(x: float, lo: float, hi: float) -> float:
+    """torch's `clamp`: `min(max(x, lo), hi)` (the selects compile to max/min instructions)."""
+    y = x if x > lo else lo
+    return y if y < hi else hi
+
+
+@njit(cache=True)
+def _search(points: np.ndarray, x: float, right: bool) -> int:
+    """`searchsorted(points, x, side='right' if right else 'left')` on ascending points (at least one).
+
+    Branch-free (a fixed number of halvings, selects instead of jumps): any correct search gives the same index.
+    """
+    first, n = 0, len(points)
+    while n > 1:
+        half = n >> 1
+        y = points[first + half]
+        first = first + half if ((y <= x) if right else (y < x)) else first
+        n -= half
+    y = points[first]
+    return first + 1 if ((y <= x) if right else (y < x)) else first
+
+
+@njit(cache=True)
+def _leading_true(points: np.ndarray, base: float, ref: float, lo: float, hi: float, strict: bool) -> int:
+    """`exact._leading_true` for one day: how many leading points pass `clamp(base + x, lo, hi) < ref` (`<=`
+    unless `strict`).  The points ascend (checked), so the predicate is true then false along them and every
+    search, torch's bisection included, finds the same count; this one is `_search`'s branch-free halving."""
+    first, n = 0, len(points)
+    while n > 1:
+        half = n >> 1
+        y = _clamp(base + points[first + half], lo, hi)
+        first = first + half if ((y < ref) if strict else (y <= ref)) else first
+        n -= half
+    y = _clamp(base + points[first], lo, hi)
+    return first + 1 if ((y < ref) if strict else (y <= ref)) else first
+
+
+@njit(cache=True)
+def _candidates(breaks: np.ndarray, lo: float, hi: float, upward: bool, value: np.ndarray, indicator: np.ndarray):
+    """`exact.corner_candidates` for one simulation, written into `value` and `indicator` (`[2N+1]`)."""
+    b = np.sort(breaks)
+    n = len(b)
+    for i in range(n):
+        if upward:
+            neighbour = b[i + 1] if i + 1 < n else hi
+        else:
+            neighbour = b[i - 1] if i > 0 else lo
+        gap = abs(neighbour - b[i])
+        delta = min(NUDGE * max(abs(b[i]), 1.0), gap / 2)
+        v = _clamp(b[i], lo, hi)
+        if upward:
+            value[1 + 2 * i] = v
+            value[2 + 2 * i] = v
+            indicator[1 + 2 * i] = v
+            indicator[2 + 2 * i] = _clamp(b[i] + delta, lo, hi)
+        else:
+            value[2 * i] = v
+            value[2 * i + 1] = v
+            indicator[2 * i] = _clamp(b[i] - delta, lo, hi)
+            indicator[2 * i + 1] = v
+    bound = _clamp(lo, lo, hi) if upward else _clamp(hi, lo, hi)
+    at = 0 if upward else 2 * n
+    value[at] = bound
+    indicator[at] = bound
+
+
+@njit(cache=True)
+def _kinks(points: np.ndarray, base: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """`_pieces`' clamp kinks: `searchsorted(points, lo - base, 'left')`, `searchsorted(points, hi - base,
+    'right')` per day."""
+    t_lo = np.empty(len(base), np.int64)
+    t_hi = np.empty(len(base), np.int64)
+    for i in range(len(base)):
+        t_lo[i] = _search(points, lo - base[i], False)
+        t_hi[i] = _search(points, hi - base[i], True)
+    return t_lo, t_hi
+
+
+@njit(cache=True)
+def _changes(
+    gate: np.ndarray,
+    t_lo: np.ndarray,
+    t_hi: np.ndarray,
+    k: int,
+    base: np.ndarray,
+    p: np.ndarray,
+    q: np.ndarray,
+    r: np.ndarray,
+    lo: float,
+    hi: float,
+    prefix: bool,
+    start: np.ndarray,
+    d_alpha: np.ndarray,
+    d_beta: np.ndarray,
+) -> None:
+    """`exact._changes(exact._pieces(...))` for one simulation into `start`, `d_alpha`, `d_beta` (`[4, N]`).
+
+    `t_lo`, `t_hi` are `_pieces`' searches (`_kinks`), `k` the candidates; `p`, `q`, `r` are per day (the torch
+    call's scalars broadcast); the `+ 0.0`s are `_pieces`' `+ zero`.
+    """
+    starts = np.empty(4, np.int64)
+    alpha = np.empty(4)
+    beta = np.empty(4)
+    for i in range(len(base)):
+        g = gate[i]
+        low_piece = (p[i] + q[i] * lo) + 0.0
+        linear = (p[i] + q[i] * base[i]) + 0.0
+        high_piece = (p[i] + q[i] * hi) + 0.0
+        outside = r[i] + 0.0
+        slope = q[i] + 0.0
+        if prefix:
+            starts[0], starts[1], starts[2], starts[3] = 0, min(t_lo[i], g), min(t_hi[i], g), g
+            alpha[0], alpha[1], alpha[2], alpha[3] = low_piece, linear, high_piece, outside
+            beta[0], beta[1], beta[2], beta[3] = 0.0, slope, 0.0, 0.0
+        else:
+            starts[0], starts[1], starts[2], starts[3] = 0, g, max(t_lo[i], g), max(t_hi[i], g)
+            alpha[0], alpha[1], alpha[2], alpha[3] = outside, low_piece, linear, high_piece
+            beta[0], beta[1], beta[2], beta[3] = 0.0, 0.0, slope, 0.0
+        prev_alpha, prev_beta = 0.0, 0.0  # the last live piece's (the padded zero before any)
+        for piece in range(4):
+            end = starts[piece + 1] if piece < 3 else k
+            start[piece, i] = starts[piece]
+            if end > starts[piece]:
+                d_alpha[piece, i] = alpha[piece] - prev_alpha
+                d_beta[piece, i] = beta[piece] - prev_beta
+                prev_alpha, prev_beta = alpha[piece], beta[piece]
+            else:
+                d_alpha[piece, i] = 0.0
+                d_beta[piece, i] = 0.0
+
+
+@njit(cache=True)
+def _axis_sum(
+    start: np.ndarray, d_alpha: np.ndarray, d_beta: np.ndarray, points: np.ndarray, fused: bool, out: np.ndarray
+) -> None:
+    """`exact._axis_sum` for one row: scatter piece-major then day-minor, running sums from 0, `addcmul`."""
+    k = len(points)
+    diff_alpha = np.zeros(k + 1)
+    diff_beta = np.zeros(k + 1)
+    for piece in range(4):
+        for i in range(start.shape[1]):
+            diff_alpha[start[piece, i]] += d_alpha[piece, i]
+            diff_beta[start[piece, i]] += d_beta[piece, i]
+    alpha, beta = 0.0, 0.0
+    for x in range(k):
+        alpha += diff_alpha[x]
+        beta += diff_beta[x]
+        out[x] = _fma(beta, points[x], alpha) if fused else alpha + beta * points[x]
+
+
+@njit(cache=True, parallel=True)
+def _prepare(
+    c: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    hp: np.ndarray,
+    lp: np.ndarray,
+    pl: np.ndarray,
+    ps: np.ndarray,
+    fee: float,
+    h_lo: float,
+    h_hi: float,
+    l_lo: float,
+    l_hi: float,
+    policies: np.ndarray,
+    fused: bool,
+    l_val: np.ndarray,
+    l_ind: np.ndarray,
+    h_val: np.ndarray,
+    h_ind: np.ndarray,
+    w: np.ndarray,
+    z: np.ndarray,
+    n_v: np.ndarray,
+    n_a: np.ndarray,
+    a_row: np.ndarray,
+    a_day: np.ndarray,
+    a_kind: np.ndarray,
+    a_val: np.ndarray,
+    b_row: np.ndarray,
+    b_day: np.ndarray,
+    b_val: np.ndarray,
+    ok: np.ndarray,
+) -> None:
+    """Per simulation (in parallel): candidates, thresholds, both sides per policy, and the intraday row events.
+
+    Inputs `[S, N]`; outputs `[S, 2N+1]` (candidates), `[P, S, 2N+1]` (`w`, `z` per policy), `[S, N]` (the
+    prefix lengths `n_v`: `hq_i < H_i`, `n_a`: `hq_i <= H_i`), `[S, 2N+2]` (row offsets), `[S, 5N]` and
+    `[S, 2N]` (events), `[S]` (`ok`: the indicator points ascend).
+
+    Row events, stable by row in `_sorted_events`' concatenation order, only those that add a nonzero product
+    at some column: `a_row[s, j]:a_row[s, j+1]` index row `j`'s alpha events (`a_kind` 0: the `u` step of day
+    `a_day` with weight `pl`, column `a_i`; 1: a `b` piece change, `a_val = ps_i * d_alpha` on the prefix
+    `k < n_v`), `b_row` likewise the beta events (`b_val = ps_i * d_beta` on the prefix).
+    """
+    s_count, n = c.shape
+    k = 2 * n + 1
+    for s in prange(s_count):
+        _candidates(low[s] - lp[s], l_lo, l_hi, True, l_val[s], l_ind[s])
+        _candidates(high[s] - hp[s], h_lo, h_hi, False, h_val[s], h_ind[s])
+        sorted_ = True
+        for x in range(1, k):
+            sorted_ = sorted_ and h_ind[s, x - 1] <= h_ind[s, x] and l_ind[s, x - 1] <= l_ind[s, x]
+        ok[s] = sorted_
+        m_u = np.empty(n, np.int64)
+        m_b = np.empty(n, np.int64)
+        for i in range(n):
+            n_v[s, i] = _leading_true(h_ind[s], hp[s, i], high[s, i], _HQ_LO, _HQ_HI, True)
+            n_a[s, i] = _leading_true(h_ind[s], hp[s, i], high[s, i], _HQ_LO, _HQ_HI, False)
+            m_u[i] = _leading_true(l_ind[s], lp[s, i], low[s, i], _LQ_LO, _LQ_HI, False)
+            m_b[i] = _leading_true(l_ind[s], lp[s, i], low[s, i], _LQ_LO, _LQ_HI, True)
+
+        tl_lo, tl_hi = _kinks(l_val[s], lp[s], _LQ_LO, _LQ_HI)  # shared by w and the b pieces
+        th_lo, th_hi = _kinks(h_val[s], hp[s], _HQ_LO, _HQ_HI)
+        start = np.empty((4, n), np.int64)
+        d_alpha = np.empty((4, n))
+        d_beta = np.empty((4, n))
+        zeros = np.zeros(n)
+        for pol in range(len(policies)):
+            if policies[pol]:
+                w_const, z_const = pl[s] * (c[s] - fee), ps[s] * (c[s] + fee)
+            else:
+                w_const, z_const = -pl[s] * fee, ps[s] * fee
+            _changes(m_u, tl_lo, tl_hi, k, lp[s], w_const, -pl[s], zeros, _LQ_LO, _LQ_HI, False, start, d_alpha, d_beta)
+            _axis_sum(start, d_alpha, d_beta, l_val[s], fused, w[pol, s])
+            _changes(
+                n_v[s], th_lo, th_hi, k, hp[s], z_const, -ps[s], zeros, _HQ_LO, _HQ_HI, True, start, d_alpha, d_beta
+            )
+            _axis_sum(start, d_alpha, d_beta, h_val[s], fused, z[pol, s])
+
+        # The b pieces: c_i outside the take-profit, then clamp(lp_i + l, -1, 0) (exact._best_of_sweep).
+        _changes(m_b, tl_lo, tl_hi, k, lp[s], zeros, np.ones(n), c[s], _LQ_LO, _LQ_HI, False, start, d_alpha, d_beta)
+        # Stable counting sort by row of [u events (day order), b events (piece-major)]; rows >= k never count.
+        count = np.zeros(k + 1, np.int64)
+        for i in range(n):
+            if pl[s, i] != 0.0 and m_u[i] < k:
+                count[m_u[i] + 1] += 1
+        for piece in range(4):
+            for i in range(n):
+                if ps[s, i] * d_alpha[piece, i] != 0.0 and start[piece, i] < k:
+                    count[start[piece, i] + 1] += 1
+        for j in range(k):
+            count[j + 1] += count[j]
+        a_row[s, :] = count
+        fill = count[:k].copy()
+        for i in range(n):
+            if pl[s, i] != 0.0 and m_u[i] < k:
+                e = fill[m_u[i]]
+                a_day[s, e], a_kind[s, e], a_val[s, e] = i, 0, pl[s, i]
+                fill[m_u[i]] += 1
+        for piece in range(4):
+            for i in range(n):
+                v = ps[s, i] * d_alpha[piece, i]
+                if v != 0.0 and start[piece, i] < k:
+                    e = fill[start[piece, i]]
+                    a_day[s, e], a_kind[s, e], a_val[s, e] = i, 1, v
+                    fill[start[piece, i]] += 1
+        count[:] = 0
+        for piece in range(2, 4):
+            for i in range(n):
+                if ps[s, i] * d_beta[piece, i] != 0.0 and start[piece, i] < k:
+                    count[start[piece, i] + 1] += 1
+        for j in range(k):
+            count[j + 1] += count[j]
+        b_row[s, :] = count
+        fill = count[:k].copy()
+        for piece in range(2, 4):
+            for i in range(n):
+                v = ps[s, i] * d_beta[piece, i]
+                if v != 0.0 and start[piece, i] < k:
+                    e = fill[start[piece, i]]
+                    b_day[s, e], b_val[s, e] = i, v
+                    fill[start[piece, i]] += 1
+
+
+@njit(cache=True)
+def _better(value: float, j: int, k: int, best: float, best_j: int, best_k: int, chunk: int) -> bool:
+    """Whether `(value, j, k)` beats the best so far under torch's rule: larger, or equal with a smaller
+    `(k // chunk, j, k)`."""
+    if value != best:
+        return value > best
+    if k // chunk != best_k // chunk:
+        return k // chunk < best_k // chunk
+    if j != best_j:
+        return j < best_j
+    return k < best_k
+
+
+@njit(cache=True, parallel=True)
+def _sweep(
+    c: np.ndarray,
+    hp: np.ndarray,
+    l_val: np.ndarray,
+    h_val: np.ndarray,
+    w: np.ndarray,
+    z: np.ndarray,
+    n_v: np.ndarray,
+    n_a: np.ndarray,
+    a_row: np.ndarray,
+    a_day: np.ndarray,
+    a_kind: np.ndarray,
+    a_val: np.ndarray,
+    b_row: np.ndarray,
+    b_day: np.ndarray,
+    b_val: np.ndarray,
+    chunk: int,
+    groups: int,
+    fused: bool,
+    out_value: np.ndarray,
+    out_j: np.ndarray,
+    out_k: np.ndarray,
+) -> None:
+    """Intraday: task `t` sweeps simulation `t // groups`'s column blocks `t % groups, + groups, ...` and
+    writes its best `(value, j, k)` by torch's tie rule."""
+    s_count, k_count = h_val.shape
+    n_blocks = (k_count + BLOCK - 1) // BLOCK
+    for t in prange(s_count * groups):
+        s, g = t // groups, t % groups
+        alpha = np.empty(BLOCK)
+        beta = np.empty(BLOCK)
+        top = np.empty(BLOCK)
+        top_j = np.empty(BLOCK, np.int64)
+        lv, ws = l_val[s], w[s]
+        best, best_j, best_k = -np.inf, 0, 0
+        for block in range(g, n_blocks, groups):
+            k0 = block * BLOCK
+            width = min(BLOCK, k_count - k0)
+            hv, zs = h_val[s, k0 : k0 + width], z[s, k0 : k0 + width]
+            alpha[:] = 0.0
+            beta[:] = 0.0
+            top[:] = -np.inf
+            top_j[:] = 0
+            for j in range(k_count):
+                for e in range(a_row[s, j], a_row[s, j + 1]):
+                    i = a_day[s, e]
+                    if a_kind[s, e] == 0:  # u: a_i = clamp(hp_i + h_val) while hq_i <= H_i, then c_i
+                        weight, hpi = a_val[s, e], hp[s, i]
+                        cut = min(max(n_a[s, i] - k0, 0), width)
+                        for x in range(cut):
+                            alpha[x] += _clamp(hpi + hv[x], _HQ_LO, _HQ_HI) * weight
+                        tail = c[s, i] * weight
+                        for x in range(cut, width):
+                            alpha[x] += tail
+                    else:  # b: ps_i while hq_i < H_i, +-0 after
+                        v, cut = a_val[s, e], min(max(n_v[s, i] - k0, 0), width)
+                        for x in range(cut):
+                            alpha[x] += v
+                for e in range(b_row[s, j], b_row[s, j + 1]):
+                    v, cut = b_val[s, e], min(max(n_v[s, b_day[s, e]] - k0, 0), width)
+                    for x in range(cut):
+                        beta[x] += v
+                lj, wj = lv[j], ws[j]
+                if fused:
+                    for x in range(width):
+                        score = (_fma(lj, beta[x], alpha[x]) + wj) + zs[x]
+                        if score > top[x]:
+                            top[x] = score
+                            top_j[x] = j
+                else:
+                    for x in range(width):
+                        score = ((alpha[x] + lj * beta[x]) + wj) + zs[x]
+                        if score > top[x]:
+                            top[x] = score
+                            top_j[x] = j
+            for x in range(width):
+                if _better(top[x], top_j[x], k0 + x, best, best_j, best_k, chunk):
+                    best, best_j, best_k = top[x], top_j[x], k0 + x
+        out_value[t], out_j[t], out_k[t] = best, best_j, best_k
+
+
+@functools.cache
+def torch_addcmul_is_fused() -> bool:
+    """Whether this process's torch computes `addcmul` with one rounding (its AVX2/AVX512 CPU kernels) or two
+    (its DEFAULT kernel): the `fma` to pass for bitwise agreement with the torch path (imports torch)."""
+    import torch
+
+    # (1 + 2**-30)**2 = 1 + 2**-29 + 2**-60: fused, -(1 + 2**-29) + it is 2**-60; rounded first, 0.
+    b = torch.full((67,), 1.0 + 2.0**-30, dtype=torch.float64)
+    a = torch.full_like(b, -(1.0 + 2.0**-29))
+    got = torch.addcmul(a, b, b)
+    return bool((got == 2.0**-60).all())
+
+
+def fused_sweep_with_points(
+    c: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    hp: np.ndarray,
+    lp: np.ndarray,
+    pl: np.ndarray,
+    ps: np.ndarray,
+    fee: float,
+    bounds: Bounds,
+    policies: tuple[bool, ...],
+    *,
+    fma: bool | None = None,
+) -> tuple[list[PolicyResult], np.ndarray, np.ndarray]:
+    """`fused_sweep`'s per-policy results and the indicator points `h_ind`, `l_ind` (`[S, 2N+1]`).
+
+    The caller's answer for policy `p` with `(supremum, j, k, scored)` is `h = h_ind[s, k[s]]`,
+    `l = l_ind[s, j[s]]`.
+    """
+    c, high, low, hp, lp, pl, ps = (np.ascontiguousarray(a, dtype=np.float64) for a in (c, high, low, hp, lp, pl, ps))
+    shapes = {a.shape for a in (c, high, low, hp, lp, pl, ps)}
+    if len(shapes) != 1 or c.ndim != 2 or c.size == 0:
+        raise ValueError(f"c, high, low, hp, lp, pl, ps: expected one non-empty [S, N] shape, got {sorted(shapes)}")
+    if fma is None:
+        fma = torch_addcmul_is_fused()
+    s_count, n = c.shape
+    k = 2 * n + 1
+    threads = numba.get_num_threads()
+    if s_count * k * (k + 64) >= SERIAL_CELLS or threads == 1:
+        return _solve(c, high, low, hp, lp, pl, ps, fee, bounds, policies, fma)
+    numba.set_num_threads(1)  # this thread's setting only
+    try:
+        return _solve(c, high, low, hp, lp, pl, ps, fee, bounds, policies, fma)
+    finally:
+        numba.set_num_threads(threads)
+
+
+def _solve(
+    c: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    hp: np.ndarray,
+    lp: np.ndarray,
+    pl: np.ndarray,
+    ps: np.ndarray,
+    fee: float,
+    bounds: Bounds,
+    policies: tuple[bool, ...],
+    fma: bool,
+) -> tuple[list[PolicyResult], np.ndarray, np.ndarray]:
+    """`fused_sweep_with_points` on checked float64 inputs, with the thread count already set."""
+    s_count, n = c.shape
+    k = 2 * n + 1
+    (h_lo, h_hi), (l_lo, l_hi) = bounds
+    policies = tuple(bool(p) for p in policies)
+    n_pol = len(policies)
+    l_val, l_ind, h_val, h_ind = (np.empty((s_count, k)) for _ in range(4))
+    w, z = np.empty((n_pol, s_count, k)), np.empty((n_pol, s_count, k))
+    n_v, n_a = np.empty((s_count, n), np.int64), np.empty((s_count, n), np.int64)
+    a_row, b_row = np.empty((s_count, k + 1), np.int64), np.empty((s_count, k + 1), np.int64)
+    a_day, a_kind, a_val = (
+        np.empty((s_count, 5 * n), np.int64),
+        np.empty((s_count, 5 * n), np.int8),
+        np.empty((s_count, 5 * n)),
+    )
+    b_day, b_val = np.empty((s_count, 2 * n), np.int64), np.empty((s_count, 2 * n))
+    ok = np.empty(s_count, np.bool_)
+    _prepare(
+        c, high, low, hp, lp, pl, ps, float(fee), float(h_lo), float(h_hi), float(l_lo), float(l_hi),
+        np.array(policies, dtype=np.bool_), bool(fma),
+        l_val, l_ind, h_val, h_ind, w, z, n_v, n_a, a_row, a_day, a_kind, a_val, b_row, b_day, b_val, ok,
+    )  # fmt: skip
+    if not ok.all():  # cannot happen (see the module docstring); the prefix updates rely on it
+        raise AssertionError(f"indicator points not ascending in simulation {int(np.argmin(ok))}")
+
+    rows = np.arange(s_count)
+    out = []
+    for pol, close_at_eod in enumerate(policies):
+        if close_at_eod:
+            j, kk = w[pol].argmax(-1), z[pol].argmax(-1)  # the first maximum, as torch's max
+            out.append((w[pol][rows, j] + z[pol][rows, kk], j.astype(np.int64), kk.astype(np.int64), 2 * k))
+            continue
+        chunk = max(1, CHUNK_CELLS // (s_count * (k + 8 * n)))
+        threads = numba.get_num_threads()
+        n_blocks = -(-k // BLOCK)
+        groups = 1 if s_count >= 2 * threads else max(1, min(n_blocks, -(-2 * threads // s_count)))
+        value = np.empty(s_count * groups)
+        at_j, at_k = np.empty(s_count * groups, np.int64), np.empty(s_count * groups, np.int64)
+        _sweep(
+            c, hp, l_val, h_val, w[pol], z[pol], n_v, n_a, a_row, a_day, a_kind, a_val, b_row, b_day, b_val,
+            chunk, groups, bool(fma), value, at_j, at_k,
+        )  # fmt: skip
+        value, at_j, at_k = (a.reshape(s_count, groups) for a in (value, at_j, at_k))
+        best, best_j, best_k = value[:, 0].copy(), at_j[:, 0].copy(), at_k[:, 0].copy()
+        for g in range(1, groups):
+            for s in range(s_count):
+                if _better(value[s, g], at_j[s, g], at_k[s, g], best[s], best_j[s], best_k[s], chunk):
+                    best[s], best_j[s], best_k[s] = value[s, g], at_j[s, g], at_k[s, g]
+        out.append((best, best_j, best_k, k * k))
+    return out, h_ind, l_ind
+
+
+def fused_sweep(
+    c: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    hp: np.ndarray,
+    lp: np.ndarray,
+    pl: np.ndarray,
+    ps: np.ndarray,
+    fee: float,
+    bounds: Bounds,
+    policies: tuple[bool, ...],
+    *,
+    fma: bool | None = None,
+) -> list[PolicyResult]:
+    """Per policy, `(supremum [S], j [S], k [S], scored)` as `exact.solve_policies` finds them before re-scoring.
+
+    Inputs are float64 `[S, N]` (`pl`, `ps` from `exact.leg_sides`), `bounds = ((h_lo, h_hi), (l_lo, l_hi))`.
+    `j`, `k` index the `l` and `h` candidates (`fused_sweep_with_points` also returns their indicator points);
+    `scored` is `Kl * Kh` intraday and `Kl + Kh` at the close.  `fma`: whether torch's `addcmul` rounds once;
+    `None` asks this process's torch (`torch_addcmul_is_fused`), so the result is torch's bit for bit.
+    """
+    return fused_sweep_with_points(c, high, low, hp, lp, pl, ps, fee, bounds, policies, fma=fma)[0]

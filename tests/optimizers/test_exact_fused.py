@@ -1,0 +1,230 @@
+"""The fused numba sweep (`exact_fused`) against the torch path of `exact.solve_policies`: the same candidates,
+the same supremum bit for bit and the same `(j, k)` for every simulation and policy.
+
+`python tests/optimizers/test_exact_fused.py` prints timings (fused, one and two threads, and the torch path).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+numba = pytest.importorskip("numba", reason="the fused exact sweep needs numba (pip install numba)")
+
+from marketsim_opt.data import Problem, synthetic_problem  # noqa: E402
+from marketsim_opt.optimizers import exact, exact_fused  # noqa: E402
+from marketsim_opt.strategies import Objective, always_on_objective, entry_exit_objective  # noqa: E402
+
+pytestmark = pytest.mark.cpu_dependent  # torch's addcmul rounds once or twice by CPU capability; so does `fma`
+
+BOX = ((-0.03, 0.03), (-0.03, 0.03))
+CUT = ((-0.004, 0.006), (-0.007, 0.002))  # cuts most breakpoints off on both sides
+WIDE = ((-10.5, 10.5), (-1.2, 1.2))  # reaches the clamp kinks at Hq = 10 and Lq = -1
+BOUNDS = {"box": BOX, "cut": CUT, "wide": WIDE}
+POLICIES = (False, True)
+
+
+def torch_path(objective: Objective, bounds, policies=POLICIES) -> tuple[exact._Axes, list[tuple]]:
+    """What `exact.solve_policies` computes before re-scoring: per policy `(supremum, j, k)` as numpy."""
+    ax = exact._Axes(objective, bounds)
+    out = []
+    for close_at_eod in policies:
+        w, z = ax.sides(close_at_eod)
+        if close_at_eod:
+            w_best, j = w.max(dim=-1)
+            z_best, k = z.max(dim=-1)
+            supremum = w_best + z_best
+        else:
+            supremum, j, k = exact._best_of_sweep(ax, w, z)
+        out.append((supremum.numpy(), j.numpy(), k.numpy()))
+    return ax, out
+
+
+def fused_path(objective: Objective, bounds, policies=POLICIES):
+    p = objective.problem.as_float64()
+    pl, ps = exact.leg_sides(objective)
+    days = (p.close, p.high, p.low, p.high_pred, p.low_pred, pl, ps)
+    return exact_fused.fused_sweep_with_points(*(t.numpy() for t in days), float(p.trading_fee), bounds, policies)
+
+
+def assert_same(objective: Objective, bounds, policies=POLICIES) -> None:
+    ax, want = torch_path(objective, bounds, policies)
+    got, h_ind, l_ind = fused_path(objective, bounds, policies)
+    assert np.array_equal(h_ind, ax.h_ind.numpy()) and np.array_equal(l_ind, ax.l_ind.numpy())
+    kl, kh = ax.l_val.shape[-1], ax.h_val.shape[-1]
+    for close_at_eod, (supremum, j, k), (f_sup, f_j, f_k, scored) in zip(policies, want, got, strict=True):
+        where = f"close_at_eod={close_at_eod}"
+        assert f_sup.dtype == np.float64 and f_j.dtype == np.int64 and f_k.dtype == np.int64
+        assert np.array_equal(f_sup.view(np.int64), supremum.view(np.int64)), (where, f_sup - supremum)
+        assert np.array_equal(f_j, j), (where, f_j, j)
+        assert np.array_equal(f_k, k), (where, f_k, k)
+        assert scored == (kl + kh if close_at_eod else kl * kh)
+
+
+def stack(
+    n_days: int, seeds, *, crypto: bool = False, quantum: float | None = None, dtype: torch.dtype = torch.float64
+) -> Problem:
+    """Synthetic rows as one problem (each field of `dtype`); `quantum` rounds every field to its multiples and
+    drops the fee, so that sums are exact and distinct corners can tie."""
+    rows = [synthetic_problem(n_days, seed, dtype=dtype) for seed in seeds]
+    fields = {f: torch.cat([r.tensors()[f] for r in rows]) for f in rows[0].tensors()}
+    if quantum is not None:
+        fields = {f: torch.round(t / quantum) * quantum for f, t in fields.items()}
+        fields["high"] = torch.maximum(fields["high"], fields["low"])
+    return Problem(**fields, is_crypto=crypto, trading_fee=None if quantum is None else 0.0)
+
+
+def objectives(problem: Problem) -> dict[str, Objective]:
+    """Entry/exit (MaxDiff positions), always-on, and entry/exit with positions holding zeros and sizes."""
+    gen = torch.Generator().manual_seed(problem.n_days * 1000 + problem.n_sims)
+    sizes = torch.tensor([-2.5, -1.0, 0.0, 0.0, 1.0, 3.0], dtype=problem.dtype)
+    positions = sizes[torch.randint(len(sizes), problem.close.shape, generator=gen)]
+    if problem.is_crypto:
+        positions = positions.clamp(min=0.0)
+    return {
+        "entry_exit": entry_exit_objective(problem),
+        "always_on": always_on_objective(problem),
+        "sized": entry_exit_objective(problem, positions),
+    }
+
+
+@pytest.mark.parametrize("bounds", BOUNDS, ids=str)
+@pytest.mark.parametrize("crypto", [False, True], ids=["equity", "crypto"])
+@pytest.mark.parametrize("n_sims", [1, 3])
+@pytest.mark.parametrize("n_days", [1, 2, 3, 6, 30])
+def test_small_problems_match_torch_bitwise(n_days: int, n_sims: int, crypto: bool, bounds: str) -> None:
+    problem = stack(n_days, range(n_sims), crypto=crypto)
+    for objective in objectives(problem).values():
+        assert_same(objective, BOUNDS[bounds])
+
+
+@pytest.mark.parametrize(
+    "n_days, n_sims, crypto, dtype",
+    [(200, 1, False, torch.float32), (200, 3, True, torch.float32), (30, 70, False, torch.float64)]
+    + [(200, 70, False, torch.float32)],
+)
+def test_larger_problems_match_torch_bitwise(n_days: int, n_sims: int, crypto: bool, dtype: torch.dtype) -> None:
+    """Float32 problems too: the torch path widens them (`.double()`), the fused one gets them widened."""
+    problem = stack(n_days, range(100, 100 + n_sims), crypto=crypto, dtype=dtype)
+    for name, objective in objectives(problem).items():
+        bounds = CUT if name == "sized" else BOX
+        assert_same(objective, bounds)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n_sims", [1, 3])
+def test_n2000_matches_torch_bitwise(n_sims: int) -> None:
+    assert_same(always_on_objective(stack(2000, range(50, 50 + n_sims))), BOX)
+
+
+@pytest.mark.parametrize("n_days", [2, 6, 30, 200])
+def test_duplicate_breakpoints_match_torch_bitwise(n_days: int) -> None:
+    """Repeated days give repeated breakpoints (zero gaps, zero nudges, equal thresholds)."""
+    base = stack(n_days, range(7, 10))
+    days = torch.arange(n_days).repeat_interleave(2)[:n_days]  # 0, 0, 1, 1, ...
+    days[-1] = 0
+    problem = Problem(**{f: t[:, days] for f, t in base.tensors().items()})
+    for objective in objectives(problem).values():
+        assert_same(objective, BOX)
+
+
+@pytest.mark.parametrize(
+    "n_days, n_sims, quantum, decided",
+    [(6, 70, 2.0**-6, True), (30, 70, 2.0**-7, True), (6, 3, 2.0**-8, False), (200, 1, 2.0**-8, False)],
+)
+def test_ties_follow_torch_chunks(
+    n_days: int, n_sims: int, quantum: float, decided: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Values on a coarse binary grid with no fee tie exactly: among equal maxima the winner follows torch's
+    column chunks (smallest chunk, then row, then column), not just the first in row-major order.
+
+    Both paths agree with a small cell budget (one column a chunk) and the default one; on the `decided` data
+    the two budgets pick different corners for some simulation, so the chunk rule is really exercised.
+    """
+    problem = stack(n_days, range(20, 20 + n_sims), quantum=quantum)
+    picks = []
+    for cells in (2**8, exact.CHUNK_CELLS):
+        monkeypatch.setattr(exact, "CHUNK_CELLS", cells)
+        monkeypatch.setattr(exact_fused, "CHUNK_CELLS", cells)
+        for objective in objectives(problem).values():
+            assert_same(objective, BOX, (False,))
+            _, j, k, _ = fused_path(objective, BOX, (False,))[0][0]
+            picks.append(np.stack([j, k]))
+    half = len(picks) // 2
+    if decided:
+        assert any(not np.array_equal(a, b) for a, b in zip(picks[:half], picks[half:], strict=True))
+
+
+def test_threads_and_blocks_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One thread or two (with several tasks per simulation): the same answer (blocks combine by the tie rule)."""
+    monkeypatch.setattr(exact_fused, "SERIAL_CELLS", 0)  # no small-problem shortcut to one thread
+    problem = stack(200, range(40, 42), quantum=2.0**-8)
+    objective = entry_exit_objective(problem)
+    before = numba.get_num_threads()
+    try:
+        for threads in {1, min(2, numba.config.NUMBA_NUM_THREADS)}:
+            numba.set_num_threads(threads)
+            assert_same(objective, BOX)
+            assert_same(entry_exit_objective(problem[0]), BOX)
+    finally:
+        numba.set_num_threads(before)
+
+
+def test_constants_follow_exact() -> None:
+    assert exact_fused.NUDGE == exact.NUDGE and exact_fused.CHUNK_CELLS == exact.CHUNK_CELLS
+
+
+def test_shapes_are_checked() -> None:
+    days = [np.zeros((2, 3))] * 6 + [np.zeros((2, 4))]
+    with pytest.raises(ValueError, match=r"\[S, N\] shape"):
+        exact_fused.fused_sweep(*days, 0.0, BOX, POLICIES)
+
+
+def test_unfused_addcmul_path_matches_plain_arithmetic() -> None:
+    """`fma=False` (torch's DEFAULT kernel) differs from `fma=True` only through addcmul's rounding: a check that
+    the flag reaches both the sides and the sweep (bitwise agreement with torch runs under that capability)."""
+    problem = stack(30, range(3))
+    objective = always_on_objective(problem)
+    p = objective.problem
+    pl, ps = exact.leg_sides(objective)
+    args = [t.numpy() for t in (p.close, p.high, p.low, p.high_pred, p.low_pred, pl, ps)]
+    fused = exact_fused.fused_sweep(*args, float(p.trading_fee), BOX, POLICIES, fma=True)
+    plain = exact_fused.fused_sweep(*args, float(p.trading_fee), BOX, POLICIES, fma=False)
+    for (a, _, _, _), (b, _, _, _) in zip(fused, plain, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+def _timing(n_days_list=(200, 2000, 20000), torch_limit: int = 2000) -> None:
+    """ms per solve and ns per `Kl x Kh` cell of the intraday sweep (S = 1), fused and torch."""
+    for n_days in n_days_list:
+        objective = entry_exit_objective(synthetic_problem(n_days, 0))
+        p = objective.problem.as_float64()
+        pl, ps = exact.leg_sides(objective)
+        args = [t.numpy() for t in (p.close, p.high, p.low, p.high_pred, p.low_pred, pl, ps)]
+        cells = (2 * n_days + 1) ** 2
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            exact_fused.fused_sweep(*args, float(p.trading_fee), BOX, (False,))
+            reps = max(1, int(3e8 // cells))
+            start = time.perf_counter()
+            for _ in range(reps):
+                exact_fused.fused_sweep(*args, float(p.trading_fee), BOX, (False,))
+            took = (time.perf_counter() - start) / reps
+            print(f"N={n_days:6d} fused  threads={threads}: {took * 1e3:9.2f} ms  {took / cells * 1e9:6.3f} ns/cell")
+        if n_days <= torch_limit:
+            torch.set_num_threads(1)
+            torch_path(objective, BOX, (False,))
+            reps = max(1, int(3e7 // cells))
+            start = time.perf_counter()
+            for _ in range(reps):
+                torch_path(objective, BOX, (False,))
+            took = (time.perf_counter() - start) / reps
+            print(f"N={n_days:6d} torch  threads=1: {took * 1e3:9.2f} ms  {took / cells * 1e9:6.3f} ns/cell")
+
+
+if __name__ == "__main__":
+    _timing(torch_limit=int(sys.argv[1]) if len(sys.argv) > 1 else 2000)
