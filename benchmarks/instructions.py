@@ -133,6 +133,9 @@ def collect(
     counts move with incidental process state (`tools/aa_spread.py --instructions --perturb`).
     """
     child_env = dict(os.environ, **(env or {}), PYTHONHASHSEED=str(hash_seed), OMP_NUM_THREADS="1")
+    # Compile (or load) the exact solver's numba sweep here, so its on-disk cache is there for the child: a compile
+    # under valgrind takes minutes.
+    common.warm_compiled()
     with tempfile.TemporaryDirectory(prefix="callgrind-") as tmp:
         work = Path(tmp)
         try:

@@ -45,6 +45,13 @@ class Targets:
 
     track_batched_over_sequential.unit = "ratio"
 
+    def track_exact_n2000_over_direct(self, cache):
+        if "exact_n2000_vs_direct" not in cache:  # measured since issue 19
+            common.skip("this commit's targets do not compare exact with DIRECT at N = 2000")
+        return cache["exact_n2000_vs_direct"]
+
+    track_exact_n2000_over_direct.unit = "ratio"
+
     def track_exact_n2000_seconds(self, cache):
         return cache["exact_n2000_seconds"]
 

@@ -37,15 +37,16 @@ memory per simulation.  Columns go in blocks of `BLOCK` that stay in L1 (`alpha`
 column maxima); per row each event adds to its prefix of the block, then one vectorised pass scores the row.
 Measured on one core (AVX512 Xeon): the sweep about 0.3 ns per cell; a whole solve 0.35 ns per cell at
 N = 2000 and 1.1 at N = 200 (the O(N log N) part and the call weigh more there), against 17 and 28 for the
-torch path.  Simulations run in parallel (`prange`); with fewer simulations than twice the threads, each
-simulation's column blocks are dealt round-robin to several tasks (each replays its simulation's events).
+torch path.  The loops run on the calling thread.  They are written for numba's `parallel=True` (`prange`
+over simulations, and over column blocks when there are few simulations), but numba's OpenMP layer shares
+libgomp with torch, and launching a parallel loop sets torch's thread count to numba's (measured: a
+single-threaded torch came back with 2 threads), so a library call would change its caller's torch.
 """
 
 from __future__ import annotations
 
 import functools
 
-import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
@@ -59,9 +60,6 @@ NUDGE = 2.0**-48
 CHUNK_CELLS = 2**19
 #: Columns per block of the intraday sweep: alpha, beta, z, the column maxima and their rows, 40 bytes a column.
 BLOCK = 256
-#: Below this much work (`S * Kl * (Kh + 64)`, about a millisecond on one core) a call runs on one thread: waking
-#: the pool costs more than it saves there, and far more where another process holds a core (OpenMP's spinning).
-SERIAL_CELLS = 2**22
 
 #: `((h_lo, h_hi), (l_lo, l_hi))`.
 Bounds = tuple[tuple[float, float], tuple[float, float]]
@@ -237,7 +235,7 @@ def _axis_sum(
         out[x] = _fma(beta, points[x], alpha) if fused else alpha + beta * points[x]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _prepare(
     c: np.ndarray,
     high: np.ndarray,
@@ -270,7 +268,7 @@ def _prepare(
     b_val: np.ndarray,
     ok: np.ndarray,
 ) -> None:
-    """Per simulation (in parallel): candidates, thresholds, both sides per policy, and the intraday row events.
+    """Per simulation: candidates, thresholds, both sides per policy, and the intraday row events.
 
     Inputs `[S, N]`; outputs `[S, 2N+1]` (candidates), `[P, S, 2N+1]` (`w`, `z` per policy), `[S, N]` (the
     prefix lengths `n_v`: `hq_i < H_i`, `n_a`: `hq_i <= H_i`), `[S, 2N+2]` (row offsets), `[S, 5N]` and
@@ -374,7 +372,7 @@ def _better(value: float, j: int, k: int, best: float, best_j: int, best_k: int,
     return k < best_k
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _sweep(
     c: np.ndarray,
     hp: np.ndarray,
@@ -494,16 +492,7 @@ def fused_sweep_with_points(
         raise ValueError(f"c, high, low, hp, lp, pl, ps: expected one non-empty [S, N] shape, got {sorted(shapes)}")
     if fma is None:
         fma = torch_addcmul_is_fused()
-    s_count, n = c.shape
-    k = 2 * n + 1
-    threads = numba.get_num_threads()
-    if s_count * k * (k + 64) >= SERIAL_CELLS or threads == 1:
-        return _solve(c, high, low, hp, lp, pl, ps, fee, bounds, policies, fma)
-    numba.set_num_threads(1)  # this thread's setting only
-    try:
-        return _solve(c, high, low, hp, lp, pl, ps, fee, bounds, policies, fma)
-    finally:
-        numba.set_num_threads(threads)
+    return _solve(c, high, low, hp, lp, pl, ps, fee, bounds, policies, fma)
 
 
 def _solve(
@@ -552,7 +541,7 @@ def _solve(
             out.append((w[pol][rows, j] + z[pol][rows, kk], j.astype(np.int64), kk.astype(np.int64), 2 * k))
             continue
         chunk = max(1, CHUNK_CELLS // (s_count * (k + 8 * n)))
-        threads = numba.get_num_threads()
+        threads = 1  # serial: see the module docstring
         n_blocks = -(-k // BLOCK)
         groups = 1 if s_count >= 2 * threads else max(1, min(n_blocks, -(-2 * threads // s_count)))
         value = np.empty(s_count * groups)

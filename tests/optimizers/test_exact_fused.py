@@ -159,19 +159,26 @@ def test_ties_follow_torch_chunks(
         assert any(not np.array_equal(a, b) for a, b in zip(picks[:half], picks[half:], strict=True))
 
 
-def test_threads_and_blocks_agree(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One thread or two (with several tasks per simulation): the same answer (blocks combine by the tie rule)."""
-    monkeypatch.setattr(exact_fused, "SERIAL_CELLS", 0)  # no small-problem shortcut to one thread
+def test_blocks_agree() -> None:
+    """One simulation's column blocks dealt to several tasks (what S = 1 and S = 2 get) combine by the tie rule."""
     problem = stack(200, range(40, 42), quantum=2.0**-8)
-    objective = entry_exit_objective(problem)
-    before = numba.get_num_threads()
+    assert_same(entry_exit_objective(problem), BOX)
+    assert_same(entry_exit_objective(problem[0]), BOX)
+
+
+def test_the_solver_leaves_torch_threads_alone() -> None:
+    """The compiled loops run on the calling thread: a parallel numba loop would set torch's thread count (they
+    share libgomp), so a caller's single-threaded torch would come back with numba's threads."""
+    import torch
+
+    before = torch.get_num_threads()
     try:
-        for threads in {1, min(2, numba.config.NUMBA_NUM_THREADS)}:
-            numba.set_num_threads(threads)
-            assert_same(objective, BOX)
-            assert_same(entry_exit_objective(problem[0]), BOX)
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            exact.solve_policies(entry_exit_objective(stack(300, range(2))), BOX, (False, True))
+            assert torch.get_num_threads() == threads
     finally:
-        numba.set_num_threads(before)
+        torch.set_num_threads(before)
 
 
 def test_constants_follow_exact() -> None:
@@ -206,15 +213,13 @@ def _timing(n_days_list=(200, 2000, 20000), torch_limit: int = 2000) -> None:
         pl, ps = exact.leg_sides(objective)
         args = [t.numpy() for t in (p.close, p.high, p.low, p.high_pred, p.low_pred, pl, ps)]
         cells = (2 * n_days + 1) ** 2
-        for threads in (1, 2):
-            numba.set_num_threads(threads)
+        exact_fused.fused_sweep(*args, float(p.trading_fee), BOX, (False,))
+        reps = max(1, int(3e8 // cells))
+        start = time.perf_counter()
+        for _ in range(reps):
             exact_fused.fused_sweep(*args, float(p.trading_fee), BOX, (False,))
-            reps = max(1, int(3e8 // cells))
-            start = time.perf_counter()
-            for _ in range(reps):
-                exact_fused.fused_sweep(*args, float(p.trading_fee), BOX, (False,))
-            took = (time.perf_counter() - start) / reps
-            print(f"N={n_days:6d} fused  threads={threads}: {took * 1e3:9.2f} ms  {took / cells * 1e9:6.3f} ns/cell")
+        took = (time.perf_counter() - start) / reps
+        print(f"N={n_days:6d} fused  one thread: {took * 1e3:9.2f} ms  {took / cells * 1e9:6.3f} ns/cell")
         if n_days <= torch_limit:
             torch.set_num_threads(1)
             torch_path(objective, BOX, (False,))
@@ -223,7 +228,7 @@ def _timing(n_days_list=(200, 2000, 20000), torch_limit: int = 2000) -> None:
             for _ in range(reps):
                 torch_path(objective, BOX, (False,))
             took = (time.perf_counter() - start) / reps
-            print(f"N={n_days:6d} torch  threads=1: {took * 1e3:9.2f} ms  {took / cells * 1e9:6.3f} ns/cell")
+            print(f"N={n_days:6d} torch  one thread: {took * 1e3:9.2f} ms  {took / cells * 1e9:6.3f} ns/cell")
 
 
 if __name__ == "__main__":

@@ -66,6 +66,7 @@ def test_measure_targets_rows(monkeypatch):
     assert keys == [
         "profile_exact_vs_direct",
         "exact_n2000_seconds",
+        "exact_n2000_vs_direct",
         "backtest_exact_vs_direct",
         "backtest_syncs",
         "batched_vs_sequential",
