@@ -356,7 +356,7 @@ def _fused_sweeps(objective: Objective, bounds, policies: tuple[bool, ...]):
     pl, ps = leg_sides(objective)
     days = (p.close, p.high, p.low, p.high_pred, p.low_pred, pl, ps)
     arrays = [np.from_dlpack(t.detach().double().contiguous()) for t in days]
-    results, h_ind, l_ind = exact_fused.fused_sweep_with_points(*arrays, float(p.trading_fee), bounds, policies)
+    results, h_ind, l_ind = exact_fused.fused_sweep(*arrays, float(p.trading_fee), bounds, policies)
     rows = np.arange(p.n_sims)
     for supremum, j, k, scored in results:
         yield supremum, torch.from_numpy(h_ind[rows, k]), torch.from_numpy(l_ind[rows, j]), scored

@@ -52,7 +52,7 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
-__all__ = ["fused_sweep", "fused_sweep_with_points", "torch_addcmul_is_fused", "NUDGE", "CHUNK_CELLS", "BLOCK"]
+__all__ = ["fused_sweep", "torch_addcmul_is_fused", "NUDGE", "CHUNK_CELLS", "BLOCK"]
 
 #: As `exact.NUDGE` and `exact.CHUNK_CELLS` (the tests check they agree): the nudge into a cell, and the cell
 #: budget that sets the torch sweep's column chunk, which decides its ties.
@@ -467,7 +467,7 @@ def torch_addcmul_is_fused() -> bool:
     return bool((got == 2.0**-60).all())
 
 
-def fused_sweep_with_points(
+def fused_sweep(
     c: np.ndarray,
     high: np.ndarray,
     low: np.ndarray,
@@ -481,10 +481,13 @@ def fused_sweep_with_points(
     *,
     fma: bool | None = None,
 ) -> tuple[list[PolicyResult], np.ndarray, np.ndarray]:
-    """`fused_sweep`'s per-policy results and the indicator points `h_ind`, `l_ind` (`[S, 2N+1]`).
+    """Per policy, `(supremum [S], j [S], k [S], scored)` as `exact.solve_policies` finds them before
+    re-scoring, and the indicator points `h_ind`, `l_ind` (`[S, 2N+1]`).
 
-    The caller's answer for policy `p` with `(supremum, j, k, scored)` is `h = h_ind[s, k[s]]`,
-    `l = l_ind[s, j[s]]`.
+    Inputs are float64 `[S, N]` (`pl`, `ps` from `exact.leg_sides`), `bounds = ((h_lo, h_hi), (l_lo, l_hi))`.
+    The answer for policy `p` is `h = h_ind[s, k[s]]`, `l = l_ind[s, j[s]]`; `scored` is `Kl * Kh` intraday
+    and `Kl + Kh` at the close.  `fma`: whether torch's `addcmul` rounds once; `None` asks this process's
+    torch (`torch_addcmul_is_fused`), so the result is torch's bit for bit.
     """
     c, high, low, hp, lp, pl, ps = (np.ascontiguousarray(a, dtype=np.float64) for a in (c, high, low, hp, lp, pl, ps))
     shapes = {a.shape for a in (c, high, low, hp, lp, pl, ps)}
@@ -492,23 +495,6 @@ def fused_sweep_with_points(
         raise ValueError(f"c, high, low, hp, lp, pl, ps: expected one non-empty [S, N] shape, got {sorted(shapes)}")
     if fma is None:
         fma = torch_addcmul_is_fused()
-    return _solve(c, high, low, hp, lp, pl, ps, fee, bounds, policies, fma)
-
-
-def _solve(
-    c: np.ndarray,
-    high: np.ndarray,
-    low: np.ndarray,
-    hp: np.ndarray,
-    lp: np.ndarray,
-    pl: np.ndarray,
-    ps: np.ndarray,
-    fee: float,
-    bounds: Bounds,
-    policies: tuple[bool, ...],
-    fma: bool,
-) -> tuple[list[PolicyResult], np.ndarray, np.ndarray]:
-    """`fused_sweep_with_points` on checked float64 inputs, with the thread count already set."""
     s_count, n = c.shape
     k = 2 * n + 1
     (h_lo, h_hi), (l_lo, l_hi) = bounds
@@ -558,27 +544,3 @@ def _solve(
                     best[s], best_j[s], best_k[s] = value[s, g], at_j[s, g], at_k[s, g]
         out.append((best, best_j, best_k, k * k))
     return out, h_ind, l_ind
-
-
-def fused_sweep(
-    c: np.ndarray,
-    high: np.ndarray,
-    low: np.ndarray,
-    hp: np.ndarray,
-    lp: np.ndarray,
-    pl: np.ndarray,
-    ps: np.ndarray,
-    fee: float,
-    bounds: Bounds,
-    policies: tuple[bool, ...],
-    *,
-    fma: bool | None = None,
-) -> list[PolicyResult]:
-    """Per policy, `(supremum [S], j [S], k [S], scored)` as `exact.solve_policies` finds them before re-scoring.
-
-    Inputs are float64 `[S, N]` (`pl`, `ps` from `exact.leg_sides`), `bounds = ((h_lo, h_hi), (l_lo, l_hi))`.
-    `j`, `k` index the `l` and `h` candidates (`fused_sweep_with_points` also returns their indicator points);
-    `scored` is `Kl * Kh` intraday and `Kl + Kh` at the close.  `fma`: whether torch's `addcmul` rounds once;
-    `None` asks this process's torch (`torch_addcmul_is_fused`), so the result is torch's bit for bit.
-    """
-    return fused_sweep_with_points(c, high, low, hp, lp, pl, ps, fee, bounds, policies, fma=fma)[0]

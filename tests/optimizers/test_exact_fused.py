@@ -48,7 +48,7 @@ def fused_path(objective: Objective, bounds, policies=POLICIES):
     p = objective.problem.as_float64()
     pl, ps = exact.leg_sides(objective)
     days = (p.close, p.high, p.low, p.high_pred, p.low_pred, pl, ps)
-    return exact_fused.fused_sweep_with_points(*(t.numpy() for t in days), float(p.trading_fee), bounds, policies)
+    return exact_fused.fused_sweep(*(t.numpy() for t in days), float(p.trading_fee), bounds, policies)
 
 
 def assert_same(objective: Objective, bounds, policies=POLICIES) -> None:
@@ -199,8 +199,8 @@ def test_unfused_addcmul_path_matches_plain_arithmetic() -> None:
     p = objective.problem
     pl, ps = exact.leg_sides(objective)
     args = [t.numpy() for t in (p.close, p.high, p.low, p.high_pred, p.low_pred, pl, ps)]
-    fused = exact_fused.fused_sweep(*args, float(p.trading_fee), BOX, POLICIES, fma=True)
-    plain = exact_fused.fused_sweep(*args, float(p.trading_fee), BOX, POLICIES, fma=False)
+    fused = exact_fused.fused_sweep(*args, float(p.trading_fee), BOX, POLICIES, fma=True)[0]
+    plain = exact_fused.fused_sweep(*args, float(p.trading_fee), BOX, POLICIES, fma=False)[0]
     for (a, _, _, _), (b, _, _, _) in zip(fused, plain, strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
 
