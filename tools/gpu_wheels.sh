@@ -22,5 +22,6 @@ python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -
     -d .whl \
     asv==0.6.6 asv_runner==0.3.2 json5==0.17.3 tabulate==0.10.0 Pympler==1.1 virtualenv==21.15.11 distlib==0.4.4 \
     platformdirs==4.14.9 importlib_metadata==10.2.0 \
-    nevergrad==1.0.12 cma==4.5.0 bayesian-optimization==1.4.0 directsearch==1.1 numpy==2.3.5
+    nevergrad==1.0.12 cma==4.5.0 bayesian-optimization==1.4.0 directsearch==1.1 numpy==2.3.5 \
+    numba==0.68.0 llvmlite==0.50.0
 du -sh .whl
