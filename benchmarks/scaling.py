@@ -1,7 +1,7 @@
-"""How cost grows with the number of days N: the exact solver and the batched kernel.
+"""How cost grows with the number of days N: the exact solver beside DIRECT, and the batched kernel.
 
 N = 6, 200, 2000 in the default tier; 20000 only in the slow tier
-(`MARKETSIM_BENCH_SLOW=1`).
+(`MARKETSIM_BENCH_SLOW=1`), except for DIRECT and `ExactLarge`.
 """
 
 from __future__ import annotations
@@ -44,6 +44,25 @@ class ExactLarge:
 
     def time_exact_20000(self):
         self.run(self.workload, "entry_exit", method="exact")
+
+
+class DirectScaling:
+    """DIRECT at budget 500 (the historic entry/exit default) on the same problems as ExactScaling: the two
+    series side by side at every N (20000 included, a fraction of a second here)."""
+
+    params = SIZES
+    param_names = ("n_days",)
+    number = 1
+    repeat = (1, 5, 30.0)
+    timeout = 900
+
+    def setup(self, n_days):
+        self.workload = common.workload(f"scaling:{n_days}")
+        self.run = common.api("workloads", "run")
+        self.run(self.workload, "entry_exit", method="direct", budget=10)  # scipy's import stays out of the timing
+
+    def time_direct(self, n_days):
+        self.run(self.workload, "entry_exit", method="direct", budget=500)
 
 
 class BatchedScaling:

@@ -557,7 +557,7 @@ REPORT_KINDS = (
 
 
 #: The pictures of a `marketsim-opt report` folder shown inline on the reports page (each one checked to load).
-REPORT_IMAGES = ("tradeoff.png", "oos-stats.png", "kernel-scaling.png")
+REPORT_IMAGES = ("tradeoff.png", "oos-stats.png", "kernel-scaling.png", "optimizer-scaling.png")
 
 
 def _report_kind(folder: Path) -> tuple[str, str, str] | None:

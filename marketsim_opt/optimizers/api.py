@@ -213,12 +213,11 @@ def optimize(
     values = np.stack([row[key] for row in host])  # [P, S]
     # The first policy within POLICY_TIE of the best wins: closer than that is float64 rounding, not a better policy.
     pick = np.argmax(values >= values.max(axis=0) - POLICY_TIE, axis=0)
-    cols = np.arange(problem.n_sims)
 
     def picked(field: str) -> np.ndarray | None:
         if host[0][field] is None:
             return None
-        return np.stack([row[field] for row in host])[pick, cols]  # [S]
+        return np.choose(pick, [row[field] for row in host])  # [S]: policy pick[s]'s value
 
     h, l, profit = picked("h"), picked("l"), picked("profit")
     ok, message = _outcome(method, h, l, profit, bounds)

@@ -314,15 +314,16 @@ def solve_policies(objective: Objective, bounds, policies: tuple[bool, ...]) -> 
     for bit (tests/optimizers/test_exact_fused.py) at about a fiftieth of its cost; elsewhere (CUDA) the torch
     code below runs.
     """
-    s = objective.problem.n_sims
-    sweeps = _fused_sweeps if objective.problem.device.type == "cpu" else _torch_sweeps
+    p = objective.problem
+    sweeps = _fused_sweeps if p.device.type == "cpu" else _torch_sweeps
     exact64 = objective.as_float64()
     out = []
     for close_at_eod, (supremum, h, l, scored) in zip(policies, sweeps(objective, bounds, policies)):
-        record_evaluations(s * scored)
+        record_evaluations(p.n_sims * scored)
         # The returned point, scored by the float64 kernel itself (one more evaluation per simulation).
+        h, l = (torch.as_tensor(x, device=p.device) for x in (h, l))  # numpy from the fused path
         profit = exact64.with_policy(close_at_eod).score(h[:, None], l[:, None])[:, 0]
-        out.append(Solution(h, l, profit, np.full(s, scored + 1), supremum))
+        out.append(Solution(h, l, profit, np.full(p.n_sims, scored + 1), supremum))
     return out
 
 
@@ -344,22 +345,20 @@ def _torch_sweeps(objective: Objective, bounds, policies: tuple[bool, ...]):
 
 
 def _fused_sweeps(objective: Objective, bounds, policies: tuple[bool, ...]):
-    """Per policy, `(supremum, h, l, scored)` by `exact_fused` on CPU: `supremum` a numpy `[S]`, `h` and `l`
-    float64 CPU tensors `[S]`.
+    """Per policy, `(supremum, h, l, scored)` by `exact_fused` on CPU: each a numpy float64 `[S]`.
 
-    The float64 day tensors reach numba as numpy views through DLPack: on CPU that is no copy and no read-back
-    (there is no device to synchronize with), so the call's host syncs stay the final read-back alone.
+    The problem's days and legs reach numba as one float64 `[5 + L, S, N]` numpy view through DLPack: on CPU
+    that is no copy and no read-back (there is no device to synchronize with), so the call's host syncs stay
+    the final read-back alone.
     """
     from . import exact_fused  # numba: imported when exact first runs on CPU, not with the package
 
     p = objective.problem
-    pl, ps = leg_sides(objective)
-    days = (p.close, p.high, p.low, p.high_pred, p.low_pred, pl, ps)
-    arrays = [np.from_dlpack(t.detach().double().contiguous()) for t in days]
-    results, h_ind, l_ind = exact_fused.fused_sweep(*arrays, float(p.trading_fee), bounds, policies)
-    rows = np.arange(p.n_sims)
-    for supremum, j, k, scored in results:
-        yield supremum, torch.from_numpy(h_ind[rows, k]), torch.from_numpy(l_ind[rows, j]), scored
+    days = torch.stack([p.close, p.high, p.low, p.high_pred, p.low_pred, *objective.legs]).detach().double()
+    host = np.from_dlpack(days)
+    results, _, _ = exact_fused.fused_sweep(*host[:5], host[5:], float(p.trading_fee), bounds, policies)
+    for r in results:
+        yield r.supremum, r.h, r.l, r.scored
 
 
 def solve(objective: Objective, bounds, budget: int | None = None, seed: int = 0) -> Solution:

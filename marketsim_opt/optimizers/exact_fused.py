@@ -37,22 +37,26 @@ memory per simulation.  Columns go in blocks of `BLOCK` that stay in L1 (`alpha`
 column maxima); per row each event adds to its prefix of the block, then one vectorised pass scores the row.
 Measured on one core (AVX512 Xeon): the sweep about 0.3 ns per cell; a whole solve 0.35 ns per cell at
 N = 2000 and 1.1 at N = 200 (the O(N log N) part and the call weigh more there), against 17 and 28 for the
-torch path.  The loops run on the calling thread.  They are written for numba's `parallel=True` (`prange`
-over simulations, and over column blocks when there are few simulations), but numba's OpenMP layer shares
-libgomp with torch, and launching a parallel loop sets torch's thread count to numba's (measured: a
-single-threaded torch came back with 2 threads), so a library call would change its caller's torch.
+torch path.  The loops run on the calling thread, serially: numba's `parallel=True` would split the
+simulations (or a simulation's column blocks) over threads, but numba's OpenMP layer shares libgomp with torch,
+and launching a parallel loop sets torch's thread count to numba's (measured: a single-threaded torch came back
+with 2 threads), so a library call would change its caller's torch.  Serial loops also let one set of scratch
+arrays serve every simulation: at the backtest's N = 6, allocations and numba's quicksort (about 200 ns for six
+values, hence `_sort`) had cost as much as the arithmetic.  The whole solve is one compiled call (`_solve`),
+so numba's dispatch is paid once.
 """
 
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import njit, types
 from numba.extending import intrinsic
 
-__all__ = ["fused_sweep", "torch_addcmul_is_fused", "NUDGE", "CHUNK_CELLS", "BLOCK"]
+__all__ = ["fused_sweep", "PolicyResult", "torch_addcmul_is_fused", "NUDGE", "CHUNK_CELLS", "BLOCK"]
 
 #: As `exact.NUDGE` and `exact.CHUNK_CELLS` (the tests check they agree): the nudge into a cell, and the cell
 #: budget that sets the torch sweep's column chunk, which decides its ties.
@@ -63,8 +67,20 @@ BLOCK = 256
 
 #: `((h_lo, h_hi), (l_lo, l_hi))`.
 Bounds = tuple[tuple[float, float], tuple[float, float]]
-#: One policy's `(supremum [S] float64, j [S] int64, k [S] int64, scored)`.
-PolicyResult = tuple[np.ndarray, np.ndarray, np.ndarray, int]
+
+
+class PolicyResult(NamedTuple):
+    """One policy's answer per simulation: the supremum (float64 `[S]`), its corner (`j` into the `l`
+    candidates, `k` into the `h` ones, int64 `[S]`), the point there (`h`, `l`, float64 `[S]`), and the corners
+    scored per simulation (`Kl * Kh` intraday, `Kl + Kh` at the close)."""
+
+    supremum: np.ndarray
+    j: np.ndarray
+    k: np.ndarray
+    h: np.ndarray
+    l: np.ndarray
+    scored: int
+
 
 # Clamp ranges of the kernel (SPEC section 1), as in exact.py.
 _HQ_LO, _HQ_HI = 0.0, 10.0
@@ -122,10 +138,31 @@ def _leading_true(points: np.ndarray, base: float, ref: float, lo: float, hi: fl
     return first + 1 if ((y < ref) if strict else (y <= ref)) else first
 
 
+#: Up to this many breakpoints are sorted by insertion (numba's `ndarray.sort`, a quicksort, costs about 200 ns
+#: on six, as much as the rest of a backtest simulation's candidates); more go to `ndarray.sort`.
+INSERTION_SORT_MAX = 32
+
+
 @njit(cache=True)
-def _candidates(breaks: np.ndarray, lo: float, hi: float, upward: bool, value: np.ndarray, indicator: np.ndarray):
-    """`exact.corner_candidates` for one simulation, written into `value` and `indicator` (`[2N+1]`)."""
-    b = np.sort(breaks)
+def _sort(b: np.ndarray) -> None:
+    """Sort `b` ascending in place: the values any correct sort gives, up to the order of `-0.0` and `+0.0`
+    (equal, as for numba's and torch's sorts)."""
+    if len(b) > INSERTION_SORT_MAX:
+        b.sort()
+        return
+    for i in range(1, len(b)):
+        v, j = b[i], i - 1
+        while j >= 0 and b[j] > v:
+            b[j + 1] = b[j]
+            j -= 1
+        b[j + 1] = v
+
+
+@njit(cache=True)
+def _candidates(b: np.ndarray, lo: float, hi: float, upward: bool, value: np.ndarray, indicator: np.ndarray) -> None:
+    """`exact.corner_candidates` for one simulation's breakpoints `b` (`[N]`, sorted here in place), written into
+    `value` and `indicator` (`[2N+1]`)."""
+    _sort(b)
     n = len(b)
     for i in range(n):
         if upward:
@@ -152,15 +189,12 @@ def _candidates(breaks: np.ndarray, lo: float, hi: float, upward: bool, value: n
 
 
 @njit(cache=True)
-def _kinks(points: np.ndarray, base: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
-    """`_pieces`' clamp kinks: `searchsorted(points, lo - base, 'left')`, `searchsorted(points, hi - base,
-    'right')` per day."""
-    t_lo = np.empty(len(base), np.int64)
-    t_hi = np.empty(len(base), np.int64)
+def _kinks(points: np.ndarray, base: np.ndarray, lo: float, hi: float, t_lo: np.ndarray, t_hi: np.ndarray) -> None:
+    """`_pieces`' clamp kinks into `t_lo`, `t_hi`: `searchsorted(points, lo - base, 'left')`,
+    `searchsorted(points, hi - base, 'right')` per day."""
     for i in range(len(base)):
         t_lo[i] = _search(points, lo - base[i], False)
         t_hi[i] = _search(points, hi - base[i], True)
-    return t_lo, t_hi
 
 
 @njit(cache=True)
@@ -185,9 +219,6 @@ def _changes(
     `t_lo`, `t_hi` are `_pieces`' searches (`_kinks`), `k` the candidates; `p`, `q`, `r` are per day (the torch
     call's scalars broadcast); the `+ 0.0`s are `_pieces`' `+ zero`.
     """
-    starts = np.empty(4, np.int64)
-    alpha = np.empty(4)
-    beta = np.empty(4)
     for i in range(len(base)):
         g = gate[i]
         low_piece = (p[i] + q[i] * lo) + 0.0
@@ -196,13 +227,13 @@ def _changes(
         outside = r[i] + 0.0
         slope = q[i] + 0.0
         if prefix:
-            starts[0], starts[1], starts[2], starts[3] = 0, min(t_lo[i], g), min(t_hi[i], g), g
-            alpha[0], alpha[1], alpha[2], alpha[3] = low_piece, linear, high_piece, outside
-            beta[0], beta[1], beta[2], beta[3] = 0.0, slope, 0.0, 0.0
+            starts = (0, min(t_lo[i], g), min(t_hi[i], g), g)
+            alpha = (low_piece, linear, high_piece, outside)
+            beta = (0.0, slope, 0.0, 0.0)
         else:
-            starts[0], starts[1], starts[2], starts[3] = 0, g, max(t_lo[i], g), max(t_hi[i], g)
-            alpha[0], alpha[1], alpha[2], alpha[3] = outside, low_piece, linear, high_piece
-            beta[0], beta[1], beta[2], beta[3] = 0.0, 0.0, slope, 0.0
+            starts = (0, g, max(t_lo[i], g), max(t_hi[i], g))
+            alpha = (outside, low_piece, linear, high_piece)
+            beta = (0.0, 0.0, slope, 0.0)
         prev_alpha, prev_beta = 0.0, 0.0  # the last live piece's (the padded zero before any)
         for piece in range(4):
             end = starts[piece + 1] if piece < 3 else k
@@ -218,12 +249,21 @@ def _changes(
 
 @njit(cache=True)
 def _axis_sum(
-    start: np.ndarray, d_alpha: np.ndarray, d_beta: np.ndarray, points: np.ndarray, fused: bool, out: np.ndarray
+    start: np.ndarray,
+    d_alpha: np.ndarray,
+    d_beta: np.ndarray,
+    points: np.ndarray,
+    fused: bool,
+    out: np.ndarray,
+    diff_alpha: np.ndarray,
+    diff_beta: np.ndarray,
 ) -> None:
-    """`exact._axis_sum` for one row: scatter piece-major then day-minor, running sums from 0, `addcmul`."""
+    """`exact._axis_sum` for one row: scatter piece-major then day-minor, running sums from 0, `addcmul`.
+
+    `diff_alpha`, `diff_beta` (`[K+1]`) are scratch."""
     k = len(points)
-    diff_alpha = np.zeros(k + 1)
-    diff_beta = np.zeros(k + 1)
+    diff_alpha[:] = 0.0
+    diff_beta[:] = 0.0
     for piece in range(4):
         for i in range(start.shape[1]):
             diff_alpha[start[piece, i]] += d_alpha[piece, i]
@@ -233,6 +273,20 @@ def _axis_sum(
         alpha += diff_alpha[x]
         beta += diff_beta[x]
         out[x] = _fma(beta, points[x], alpha) if fused else alpha + beta * points[x]
+
+
+@njit(cache=True)
+def _leg_sides(legs: np.ndarray, pl: np.ndarray, ps: np.ndarray) -> None:
+    """`exact.leg_sides` into `pl`, `ps` (`[S, N]`) from `legs` (`[L, S, N]`): Python's `sum` of the clamped
+    legs, so from `0` (which turns a leading `-0.0` into `+0.0`), leg by leg; torch's clamp keeps a NaN."""
+    for s in range(pl.shape[0]):
+        for i in range(pl.shape[1]):
+            long, short = 0.0, 0.0
+            for leg in range(legs.shape[0]):
+                x = legs[leg, s, i]
+                long += x if x != x else _clamp(x, 0.0, 10.0)
+                short += x if x != x else _clamp(x, -10.0, 0.0)
+            pl[s, i], ps[s, i] = long, short
 
 
 @njit(cache=True)
@@ -278,46 +332,60 @@ def _prepare(
     at some column: `a_row[s, j]:a_row[s, j+1]` index row `j`'s alpha events (`a_kind` 0: the `u` step of day
     `a_day` with weight `pl`, column `a_i`; 1: a `b` piece change, `a_val = ps_i * d_alpha` on the prefix
     `k < n_v`), `b_row` likewise the beta events (`b_val = ps_i * d_beta` on the prefix).
+
+    The loop over simulations is serial (see the module docstring), so one set of scratch arrays, allocated
+    here, serves every simulation: at small N the allocations, not the arithmetic, would dominate.
     """
     s_count, n = c.shape
     k = 2 * n + 1
-    for s in prange(s_count):
-        _candidates(low[s] - lp[s], l_lo, l_hi, True, l_val[s], l_ind[s])
-        _candidates(high[s] - hp[s], h_lo, h_hi, False, h_val[s], h_ind[s])
+    breaks = np.empty(n)
+    m_u, m_b = np.empty(n, np.int64), np.empty(n, np.int64)
+    tl_lo, tl_hi = np.empty(n, np.int64), np.empty(n, np.int64)
+    th_lo, th_hi = np.empty(n, np.int64), np.empty(n, np.int64)
+    start = np.empty((4, n), np.int64)
+    d_alpha, d_beta = np.empty((4, n)), np.empty((4, n))
+    zeros, ones = np.zeros(n), np.ones(n)
+    w_const, z_const, neg_pl, neg_ps = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    diff_alpha, diff_beta = np.empty(k + 1), np.empty(k + 1)
+    count, fill = np.empty(k + 1, np.int64), np.empty(k, np.int64)
+    for s in range(s_count):
+        for i in range(n):
+            breaks[i] = low[s, i] - lp[s, i]
+        _candidates(breaks, l_lo, l_hi, True, l_val[s], l_ind[s])
+        for i in range(n):
+            breaks[i] = high[s, i] - hp[s, i]
+        _candidates(breaks, h_lo, h_hi, False, h_val[s], h_ind[s])
         sorted_ = True
         for x in range(1, k):
             sorted_ = sorted_ and h_ind[s, x - 1] <= h_ind[s, x] and l_ind[s, x - 1] <= l_ind[s, x]
         ok[s] = sorted_
-        m_u = np.empty(n, np.int64)
-        m_b = np.empty(n, np.int64)
         for i in range(n):
             n_v[s, i] = _leading_true(h_ind[s], hp[s, i], high[s, i], _HQ_LO, _HQ_HI, True)
             n_a[s, i] = _leading_true(h_ind[s], hp[s, i], high[s, i], _HQ_LO, _HQ_HI, False)
             m_u[i] = _leading_true(l_ind[s], lp[s, i], low[s, i], _LQ_LO, _LQ_HI, False)
             m_b[i] = _leading_true(l_ind[s], lp[s, i], low[s, i], _LQ_LO, _LQ_HI, True)
 
-        tl_lo, tl_hi = _kinks(l_val[s], lp[s], _LQ_LO, _LQ_HI)  # shared by w and the b pieces
-        th_lo, th_hi = _kinks(h_val[s], hp[s], _HQ_LO, _HQ_HI)
-        start = np.empty((4, n), np.int64)
-        d_alpha = np.empty((4, n))
-        d_beta = np.empty((4, n))
-        zeros = np.zeros(n)
+        _kinks(l_val[s], lp[s], _LQ_LO, _LQ_HI, tl_lo, tl_hi)  # shared by w and the b pieces
+        _kinks(h_val[s], hp[s], _HQ_LO, _HQ_HI, th_lo, th_hi)
+        for i in range(n):
+            neg_pl[i], neg_ps[i] = -pl[s, i], -ps[s, i]
         for pol in range(len(policies)):
-            if policies[pol]:
-                w_const, z_const = pl[s] * (c[s] - fee), ps[s] * (c[s] + fee)
-            else:
-                w_const, z_const = -pl[s] * fee, ps[s] * fee
-            _changes(m_u, tl_lo, tl_hi, k, lp[s], w_const, -pl[s], zeros, _LQ_LO, _LQ_HI, False, start, d_alpha, d_beta)
-            _axis_sum(start, d_alpha, d_beta, l_val[s], fused, w[pol, s])
+            for i in range(n):
+                if policies[pol]:
+                    w_const[i], z_const[i] = pl[s, i] * (c[s, i] - fee), ps[s, i] * (c[s, i] + fee)
+                else:
+                    w_const[i], z_const[i] = -pl[s, i] * fee, ps[s, i] * fee
+            _changes(m_u, tl_lo, tl_hi, k, lp[s], w_const, neg_pl, zeros, _LQ_LO, _LQ_HI, False, start, d_alpha, d_beta)
+            _axis_sum(start, d_alpha, d_beta, l_val[s], fused, w[pol, s], diff_alpha, diff_beta)
             _changes(
-                n_v[s], th_lo, th_hi, k, hp[s], z_const, -ps[s], zeros, _HQ_LO, _HQ_HI, True, start, d_alpha, d_beta
+                n_v[s], th_lo, th_hi, k, hp[s], z_const, neg_ps, zeros, _HQ_LO, _HQ_HI, True, start, d_alpha, d_beta
             )
-            _axis_sum(start, d_alpha, d_beta, h_val[s], fused, z[pol, s])
+            _axis_sum(start, d_alpha, d_beta, h_val[s], fused, z[pol, s], diff_alpha, diff_beta)
 
         # The b pieces: c_i outside the take-profit, then clamp(lp_i + l, -1, 0) (exact._best_of_sweep).
-        _changes(m_b, tl_lo, tl_hi, k, lp[s], zeros, np.ones(n), c[s], _LQ_LO, _LQ_HI, False, start, d_alpha, d_beta)
+        _changes(m_b, tl_lo, tl_hi, k, lp[s], zeros, ones, c[s], _LQ_LO, _LQ_HI, False, start, d_alpha, d_beta)
         # Stable counting sort by row of [u events (day order), b events (piece-major)]; rows >= k never count.
-        count = np.zeros(k + 1, np.int64)
+        count[:] = 0
         for i in range(n):
             if pl[s, i] != 0.0 and m_u[i] < k:
                 count[m_u[i] + 1] += 1
@@ -328,7 +396,7 @@ def _prepare(
         for j in range(k):
             count[j + 1] += count[j]
         a_row[s, :] = count
-        fill = count[:k].copy()
+        fill[:] = count[:k]
         for i in range(n):
             if pl[s, i] != 0.0 and m_u[i] < k:
                 e = fill[m_u[i]]
@@ -349,7 +417,7 @@ def _prepare(
         for j in range(k):
             count[j + 1] += count[j]
         b_row[s, :] = count
-        fill = count[:k].copy()
+        fill[:] = count[:k]
         for piece in range(2, 4):
             for i in range(n):
                 v = ps[s, i] * d_beta[piece, i]
@@ -390,26 +458,22 @@ def _sweep(
     b_day: np.ndarray,
     b_val: np.ndarray,
     chunk: int,
-    groups: int,
     fused: bool,
     out_value: np.ndarray,
     out_j: np.ndarray,
     out_k: np.ndarray,
 ) -> None:
-    """Intraday: task `t` sweeps simulation `t // groups`'s column blocks `t % groups, + groups, ...` and
-    writes its best `(value, j, k)` by torch's tie rule."""
+    """Intraday: per simulation `s`, the best `(value, j, k)` over all corners by torch's tie rule, into
+    `out_value[s]`, `out_j[s]`, `out_k[s]`; the columns go in blocks of `BLOCK`."""
     s_count, k_count = h_val.shape
-    n_blocks = (k_count + BLOCK - 1) // BLOCK
-    for t in prange(s_count * groups):
-        s, g = t // groups, t % groups
-        alpha = np.empty(BLOCK)
-        beta = np.empty(BLOCK)
-        top = np.empty(BLOCK)
-        top_j = np.empty(BLOCK, np.int64)
+    alpha = np.empty(BLOCK)
+    beta = np.empty(BLOCK)
+    top = np.empty(BLOCK)
+    top_j = np.empty(BLOCK, np.int64)
+    for s in range(s_count):
         lv, ws = l_val[s], w[s]
         best, best_j, best_k = -np.inf, 0, 0
-        for block in range(g, n_blocks, groups):
-            k0 = block * BLOCK
+        for k0 in range(0, k_count, BLOCK):
             width = min(BLOCK, k_count - k0)
             hv, zs = h_val[s, k0 : k0 + width], z[s, k0 : k0 + width]
             alpha[:] = 0.0
@@ -451,7 +515,71 @@ def _sweep(
             for x in range(width):
                 if _better(top[x], top_j[x], k0 + x, best, best_j, best_k, chunk):
                     best, best_j, best_k = top[x], top_j[x], k0 + x
-        out_value[t], out_j[t], out_k[t] = best, best_j, best_k
+        out_value[s], out_j[s], out_k[s] = best, best_j, best_k
+
+
+@njit(cache=True)
+def _solve(
+    c: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    hp: np.ndarray,
+    lp: np.ndarray,
+    legs: np.ndarray,
+    fee: float,
+    h_lo: float,
+    h_hi: float,
+    l_lo: float,
+    l_hi: float,
+    policies: np.ndarray,
+    fused: bool,
+    chunk: int,
+):
+    """The legs' sides (`_leg_sides`), `_prepare`, then per policy the maximum (`_sweep` intraday, each side's
+    first maximum at the close) and its point, in one compiled call: `(value, j, k, h, l)` each `[P, S]`, then
+    `h_ind`, `l_ind` (`[S, K]`) and `ok` (`[S]`)."""
+    s_count, n = c.shape
+    k = 2 * n + 1
+    n_pol = len(policies)
+    l_val, l_ind, h_val, h_ind = (
+        np.empty((s_count, k)),
+        np.empty((s_count, k)),
+        np.empty((s_count, k)),
+        np.empty((s_count, k)),
+    )
+    w, z = np.empty((n_pol, s_count, k)), np.empty((n_pol, s_count, k))
+    n_v, n_a = np.empty((s_count, n), np.int64), np.empty((s_count, n), np.int64)
+    a_row, b_row = np.empty((s_count, k + 1), np.int64), np.empty((s_count, k + 1), np.int64)
+    a_day, a_kind, a_val = (
+        np.empty((s_count, 5 * n), np.int64),
+        np.empty((s_count, 5 * n), np.int8),
+        np.empty((s_count, 5 * n)),
+    )
+    b_day, b_val = np.empty((s_count, 2 * n), np.int64), np.empty((s_count, 2 * n))
+    ok = np.empty(s_count, np.bool_)
+    pl, ps = np.empty((s_count, n)), np.empty((s_count, n))
+    _leg_sides(legs, pl, ps)
+    _prepare(
+        c, high, low, hp, lp, pl, ps, fee, h_lo, h_hi, l_lo, l_hi, policies, fused,
+        l_val, l_ind, h_val, h_ind, w, z, n_v, n_a, a_row, a_day, a_kind, a_val, b_row, b_day, b_val, ok,
+    )  # fmt: skip
+    value = np.empty((n_pol, s_count))
+    at_j, at_k = np.empty((n_pol, s_count), np.int64), np.empty((n_pol, s_count), np.int64)
+    for pol in range(n_pol):
+        if policies[pol]:
+            for s in range(s_count):
+                j, kk = np.argmax(w[pol, s]), np.argmax(z[pol, s])  # the first maximum, as torch's max
+                value[pol, s], at_j[pol, s], at_k[pol, s] = w[pol, s, j] + z[pol, s, kk], j, kk
+        else:
+            _sweep(
+                c, hp, l_val, h_val, w[pol], z[pol], n_v, n_a, a_row, a_day, a_kind, a_val, b_row, b_day, b_val,
+                chunk, fused, value[pol], at_j[pol], at_k[pol],
+            )  # fmt: skip
+    h, l = np.empty((n_pol, s_count)), np.empty((n_pol, s_count))
+    for pol in range(n_pol):
+        for s in range(s_count):
+            h[pol, s], l[pol, s] = h_ind[s, at_k[pol, s]], l_ind[s, at_j[pol, s]]
+    return value, at_j, at_k, h, l, h_ind, l_ind, ok
 
 
 @functools.cache
@@ -473,74 +601,43 @@ def fused_sweep(
     low: np.ndarray,
     hp: np.ndarray,
     lp: np.ndarray,
-    pl: np.ndarray,
-    ps: np.ndarray,
+    legs: np.ndarray,
     fee: float,
     bounds: Bounds,
     policies: tuple[bool, ...],
     *,
     fma: bool | None = None,
 ) -> tuple[list[PolicyResult], np.ndarray, np.ndarray]:
-    """Per policy, `(supremum [S], j [S], k [S], scored)` as `exact.solve_policies` finds them before
-    re-scoring, and the indicator points `h_ind`, `l_ind` (`[S, 2N+1]`).
+    """Per policy, what `exact.solve_policies` finds before re-scoring (`PolicyResult`: the supremum, its
+    corner `(j, k)` and point `(h, l)`, each `[S]`), and the indicator points `h_ind`, `l_ind` (`[S, 2N+1]`).
 
-    Inputs are float64 `[S, N]` (`pl`, `ps` from `exact.leg_sides`), `bounds = ((h_lo, h_hi), (l_lo, l_hi))`.
-    The answer for policy `p` is `h = h_ind[s, k[s]]`, `l = l_ind[s, j[s]]`; `scored` is `Kl * Kh` intraday
-    and `Kl + Kh` at the close.  `fma`: whether torch's `addcmul` rounds once; `None` asks this process's
-    torch (`torch_addcmul_is_fused`), so the result is torch's bit for bit.
+    The day arrays are float64 `[S, N]` in the kernel's units (`close`, `high`, `low`, `high_pred`,
+    `low_pred`), `legs` the objective's positions `[L, S, N]`; `bounds = ((h_lo, h_hi), (l_lo, l_hi))`.  The
+    point of policy `p` is `h = h_ind[s, k[s]]`, `l = l_ind[s, j[s]]`.  `fma`: whether torch's `addcmul` rounds
+    once; `None` asks this process's torch (`torch_addcmul_is_fused`), so the result is torch's bit for bit.
     """
-    c, high, low, hp, lp, pl, ps = (np.ascontiguousarray(a, dtype=np.float64) for a in (c, high, low, hp, lp, pl, ps))
-    shapes = {a.shape for a in (c, high, low, hp, lp, pl, ps)}
-    if len(shapes) != 1 or c.ndim != 2 or c.size == 0:
-        raise ValueError(f"c, high, low, hp, lp, pl, ps: expected one non-empty [S, N] shape, got {sorted(shapes)}")
+    c, high, low, hp, lp, legs = (np.ascontiguousarray(a, dtype=np.float64) for a in (c, high, low, hp, lp, legs))
+    shapes = {a.shape for a in (c, high, low, hp, lp)} | {legs.shape[1:]}
+    if len(shapes) != 1 or c.ndim != 2 or c.size == 0 or legs.ndim != 3 or len(legs) == 0:
+        raise ValueError(
+            f"c, high, low, hp, lp: expected one non-empty [S, N] shape and legs [L >= 1, S, N], got "
+            f"{[a.shape for a in (c, high, low, hp, lp, legs)]}"
+        )
     if fma is None:
         fma = torch_addcmul_is_fused()
     s_count, n = c.shape
     k = 2 * n + 1
     (h_lo, h_hi), (l_lo, l_hi) = bounds
     policies = tuple(bool(p) for p in policies)
-    n_pol = len(policies)
-    l_val, l_ind, h_val, h_ind = (np.empty((s_count, k)) for _ in range(4))
-    w, z = np.empty((n_pol, s_count, k)), np.empty((n_pol, s_count, k))
-    n_v, n_a = np.empty((s_count, n), np.int64), np.empty((s_count, n), np.int64)
-    a_row, b_row = np.empty((s_count, k + 1), np.int64), np.empty((s_count, k + 1), np.int64)
-    a_day, a_kind, a_val = (
-        np.empty((s_count, 5 * n), np.int64),
-        np.empty((s_count, 5 * n), np.int8),
-        np.empty((s_count, 5 * n)),
-    )
-    b_day, b_val = np.empty((s_count, 2 * n), np.int64), np.empty((s_count, 2 * n))
-    ok = np.empty(s_count, np.bool_)
-    _prepare(
-        c, high, low, hp, lp, pl, ps, float(fee), float(h_lo), float(h_hi), float(l_lo), float(l_hi),
-        np.array(policies, dtype=np.bool_), bool(fma),
-        l_val, l_ind, h_val, h_ind, w, z, n_v, n_a, a_row, a_day, a_kind, a_val, b_row, b_day, b_val, ok,
+    chunk = max(1, CHUNK_CELLS // (s_count * (k + 8 * n)))
+    value, at_j, at_k, h, l, h_ind, l_ind, ok = _solve(
+        c, high, low, hp, lp, legs, float(fee), float(h_lo), float(h_hi), float(l_lo), float(l_hi),
+        np.array(policies, dtype=np.bool_), bool(fma), chunk,
     )  # fmt: skip
     if not ok.all():  # cannot happen (see the module docstring); the prefix updates rely on it
         raise AssertionError(f"indicator points not ascending in simulation {int(np.argmin(ok))}")
-
-    rows = np.arange(s_count)
-    out = []
-    for pol, close_at_eod in enumerate(policies):
-        if close_at_eod:
-            j, kk = w[pol].argmax(-1), z[pol].argmax(-1)  # the first maximum, as torch's max
-            out.append((w[pol][rows, j] + z[pol][rows, kk], j.astype(np.int64), kk.astype(np.int64), 2 * k))
-            continue
-        chunk = max(1, CHUNK_CELLS // (s_count * (k + 8 * n)))
-        threads = 1  # serial: see the module docstring
-        n_blocks = -(-k // BLOCK)
-        groups = 1 if s_count >= 2 * threads else max(1, min(n_blocks, -(-2 * threads // s_count)))
-        value = np.empty(s_count * groups)
-        at_j, at_k = np.empty(s_count * groups, np.int64), np.empty(s_count * groups, np.int64)
-        _sweep(
-            c, hp, l_val, h_val, w[pol], z[pol], n_v, n_a, a_row, a_day, a_kind, a_val, b_row, b_day, b_val,
-            chunk, groups, bool(fma), value, at_j, at_k,
-        )  # fmt: skip
-        value, at_j, at_k = (a.reshape(s_count, groups) for a in (value, at_j, at_k))
-        best, best_j, best_k = value[:, 0].copy(), at_j[:, 0].copy(), at_k[:, 0].copy()
-        for g in range(1, groups):
-            for s in range(s_count):
-                if _better(value[s, g], at_j[s, g], at_k[s, g], best[s], best_j[s], best_k[s], chunk):
-                    best[s], best_j[s], best_k[s] = value[s, g], at_j[s, g], at_k[s, g]
-        out.append((best, best_j, best_k, k * k))
+    out = [
+        PolicyResult(value[i], at_j[i], at_k[i], h[i], l[i], 2 * k if close_at_eod else k * k)
+        for i, close_at_eod in enumerate(policies)
+    ]
     return out, h_ind, l_ind

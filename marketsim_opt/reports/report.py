@@ -10,6 +10,8 @@ Writes into one output folder (replaced whole, never left half-written):
 - `oos-stats.md`, `oos-stats.png`, `oos-stats.svg`: its statistics (bootstrap intervals against `direct@default`,
   `zero` and `exact`, SPA, MCS) and the plot of in-sample regret against next-day profit (`oos_stats.write_stats`);
 - `kernel-scaling.png`, `kernel-scaling.svg`, `kernel-scaling.csv`: cost per evaluation against `N`;
+- `optimizer-scaling.png`, `optimizer-scaling.svg`, `optimizer-scaling.csv`: one optimization against `N`, exact
+  beside DIRECT@500 (`optimizer_scaling.py`);
 - `index.html`: the pictures and the tables on one page.
 """
 
@@ -33,6 +35,7 @@ from ..optimizers import registry
 from . import oos_stats
 from .extras import NEEDS, require_extra
 from .kernel_scaling import BATCH, ScalingPoint, measure_kernel_scaling, plot_kernel_scaling
+from .optimizer_scaling import OptimizationPoint, measure_optimizer_scaling, plot_optimizer_scaling
 from .tradeoff import panels, pareto_front, plot_tradeoff
 
 __all__ = ["REPORT_BUDGETS", "BACKTEST_BUDGETS", "OOS_BUDGETS", "OOS_SIMS", "OOS_FILES", "write_report"]
@@ -105,7 +108,7 @@ def write_report(
         progress=progress,
         device=backtest.problem.device,
     )
-    steps = tqdm(total=2 * len(scaling_sizes), unit="step", disable=not progress, dynamic_ncols=True)
+    steps = tqdm(total=4 * len(scaling_sizes), unit="step", disable=not progress, dynamic_ncols=True)
 
     def step(what: str) -> None:
         steps.set_description(what)
@@ -113,6 +116,7 @@ def write_report(
 
     with steps:
         points = measure_kernel_scaling(scaling_sizes, on_step=step)
+        optimizations = measure_optimizer_scaling(scaling_sizes, on_step=step)
     with atomic_dir(out_dir, command="report", force=force) as tmp:
         plot_tradeoff(rows, [tmp / "tradeoff.png", tmp / "tradeoff.svg"], title="Regret against time per optimization")
         write_csv(rows, tmp / "tradeoff.csv")
@@ -128,8 +132,14 @@ def write_report(
             writer = csv.DictWriter(fh, fieldnames=[f.name for f in fields(ScalingPoint)])
             writer.writeheader()
             writer.writerows(asdict(p) for p in points)
+        plot_optimizer_scaling(optimizations, [tmp / "optimizer-scaling.png", tmp / "optimizer-scaling.svg"])
+        with open(tmp / "optimizer-scaling.csv", "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=[f.name for f in fields(OptimizationPoint)])
+            writer.writeheader()
+            writer.writerows(asdict(p) for p in optimizations)
         oos_part = _oos_html(oos_rows, oos_md, is_crypto=oos_is_crypto)
-        (tmp / "index.html").write_text(_index_html(rows, points, oos_part, time.time() - started))
+        page = _index_html(rows, points, optimizations, oos_part, time.time() - started)
+        (tmp / "index.html").write_text(page)
     return rows, points
 
 
@@ -169,7 +179,13 @@ Data: <a href="oos.csv">oos.csv</a> (one row per simulation, strategy, method an
 """
 
 
-def _index_html(rows: Sequence[Row], points: Sequence[ScalingPoint], oos_part: str, seconds: float) -> str:
+def _index_html(
+    rows: Sequence[Row],
+    points: Sequence[ScalingPoint],
+    optimizations: Sequence[OptimizationPoint],
+    oos_part: str,
+    seconds: float,
+) -> str:
     on_front = set()
     for panel in panels(rows):
         on_front |= {id(r) for r in pareto_front([r for r in rows if (r.workload, r.strategy) == panel])}
@@ -211,6 +227,9 @@ def _index_html(rows: Sequence[Row], points: Sequence[ScalingPoint], oos_part: s
     scaling_rows = "\n".join(
         f"<tr><td>{p.mode}</td><td>{p.n_days}</td><td>{1e6 * p.seconds_per_eval:.4g}</td></tr>" for p in points
     )
+    optimization_rows = "\n".join(
+        f"<tr><td>{p.method}</td><td>{p.n_days}</td><td>{1e3 * p.seconds:.4g}</td></tr>" for p in optimizations
+    )
     machine = html.escape(f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>marketsim-opt report</title>
@@ -221,7 +240,7 @@ td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}img{{max-width:10
 <p>Generated {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())} by <code>marketsim-opt report</code> in
 {seconds:.0f} s ({machine}). Data: <a href="tradeoff.csv">tradeoff.csv</a>, <a href="tradeoff.md">tradeoff.md</a>,
 <a href="oos.csv">oos.csv</a>, <a href="oos-stats.md">oos-stats.md</a>,
-<a href="kernel-scaling.csv">kernel-scaling.csv</a>.</p>
+<a href="kernel-scaling.csv">kernel-scaling.csv</a>, <a href="optimizer-scaling.csv">optimizer-scaling.csv</a>.</p>
 <h2>Regret against wall time per optimization</h2>
 <img id="tradeoff" src="tradeoff.png" alt="regret (bp, log) against wall time per optimization">
 <table><thead><tr>{head}</tr></thead><tbody>
@@ -232,6 +251,12 @@ td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}img{{max-width:10
 <p>Batched: {BATCH} candidates per call, divided by {BATCH}.</p>
 <table><thead><tr><th>mode</th><th>N</th><th>us per candidate</th></tr></thead><tbody>
 {scaling_rows}
+</tbody></table>
+<h2>One optimization against N: exact beside DIRECT@500</h2>
+<img id="optimizer-scaling" src="optimizer-scaling.png" alt="seconds per optimization against N, exact and DIRECT">
+<p>Entry/exit, intraday, one thread; the median over blocks of back-to-back calls.</p>
+<table><thead><tr><th>method</th><th>N</th><th>ms per optimization</th></tr></thead><tbody>
+{optimization_rows}
 </tbody></table>
 </body></html>
 """

@@ -44,11 +44,15 @@ def torch_path(objective: Objective, bounds, policies=POLICIES) -> tuple[exact._
     return ax, out
 
 
-def fused_path(objective: Objective, bounds, policies=POLICIES):
+def fused_args(objective: Objective) -> list[np.ndarray]:
+    """`fused_sweep`'s array arguments for `objective`: the five days `[S, N]` and the legs `[L, S, N]`."""
     p = objective.problem.as_float64()
-    pl, ps = exact.leg_sides(objective)
-    days = (p.close, p.high, p.low, p.high_pred, p.low_pred, pl, ps)
-    return exact_fused.fused_sweep(*(t.numpy() for t in days), float(p.trading_fee), bounds, policies)
+    days = [t.numpy() for t in (p.close, p.high, p.low, p.high_pred, p.low_pred)]
+    return days + [torch.stack(objective.legs).double().numpy()]
+
+
+def fused_path(objective: Objective, bounds, policies=POLICIES):
+    return exact_fused.fused_sweep(*fused_args(objective), float(objective.problem.trading_fee), bounds, policies)
 
 
 def assert_same(objective: Objective, bounds, policies=POLICIES) -> None:
@@ -56,13 +60,15 @@ def assert_same(objective: Objective, bounds, policies=POLICIES) -> None:
     got, h_ind, l_ind = fused_path(objective, bounds, policies)
     assert np.array_equal(h_ind, ax.h_ind.numpy()) and np.array_equal(l_ind, ax.l_ind.numpy())
     kl, kh = ax.l_val.shape[-1], ax.h_val.shape[-1]
-    for close_at_eod, (supremum, j, k), (f_sup, f_j, f_k, scored) in zip(policies, want, got, strict=True):
+    rows = np.arange(len(h_ind))
+    for close_at_eod, (supremum, j, k), f in zip(policies, want, got, strict=True):
         where = f"close_at_eod={close_at_eod}"
-        assert f_sup.dtype == np.float64 and f_j.dtype == np.int64 and f_k.dtype == np.int64
-        assert np.array_equal(f_sup.view(np.int64), supremum.view(np.int64)), (where, f_sup - supremum)
-        assert np.array_equal(f_j, j), (where, f_j, j)
-        assert np.array_equal(f_k, k), (where, f_k, k)
-        assert scored == (kl + kh if close_at_eod else kl * kh)
+        assert f.supremum.dtype == np.float64 and f.j.dtype == np.int64 and f.k.dtype == np.int64
+        assert np.array_equal(f.supremum.view(np.int64), supremum.view(np.int64)), (where, f.supremum - supremum)
+        assert np.array_equal(f.j, j), (where, f.j, j)
+        assert np.array_equal(f.k, k), (where, f.k, k)
+        assert np.array_equal(f.h, h_ind[rows, k]) and np.array_equal(f.l, l_ind[rows, j]), where
+        assert f.scored == (kl + kh if close_at_eod else kl * kh)
 
 
 def stack(
@@ -152,15 +158,16 @@ def test_ties_follow_torch_chunks(
         monkeypatch.setattr(exact_fused, "CHUNK_CELLS", cells)
         for objective in objectives(problem).values():
             assert_same(objective, BOX, (False,))
-            _, j, k, _ = fused_path(objective, BOX, (False,))[0][0]
-            picks.append(np.stack([j, k]))
+            got = fused_path(objective, BOX, (False,))[0][0]
+            picks.append(np.stack([got.j, got.k]))
     half = len(picks) // 2
     if decided:
         assert any(not np.array_equal(a, b) for a, b in zip(picks[:half], picks[half:], strict=True))
 
 
 def test_blocks_agree() -> None:
-    """One simulation's column blocks dealt to several tasks (what S = 1 and S = 2 get) combine by the tie rule."""
+    """A simulation's column blocks (2N+1 = 401 columns: two blocks of `BLOCK`) combine by the tie rule, for one
+    simulation and for two."""
     problem = stack(200, range(40, 42), quantum=2.0**-8)
     assert_same(entry_exit_objective(problem), BOX)
     assert_same(entry_exit_objective(problem[0]), BOX)
@@ -186,9 +193,25 @@ def test_constants_follow_exact() -> None:
 
 
 def test_shapes_are_checked() -> None:
-    days = [np.zeros((2, 3))] * 6 + [np.zeros((2, 4))]
-    with pytest.raises(ValueError, match=r"\[S, N\] shape"):
-        exact_fused.fused_sweep(*days, 0.0, BOX, POLICIES)
+    days = [np.zeros((2, 3))] * 5
+    for bad in (days[:4] + [np.zeros((2, 4)), np.zeros((1, 2, 3))], days + [np.zeros((1, 2, 4))]):
+        with pytest.raises(ValueError, match=r"\[S, N\] shape"):
+            exact_fused.fused_sweep(*bad, 0.0, BOX, POLICIES)
+    with pytest.raises(ValueError, match=r"legs \[L >= 1"):
+        exact_fused.fused_sweep(*days, np.zeros((0, 2, 3)), 0.0, BOX, POLICIES)
+
+
+def test_leg_sides_follow_exact() -> None:
+    """The compiled leg sums equal `exact.leg_sides` bit for bit: signed zeros (Python's `sum` starts from 0),
+    the clamps at +-10, and a NaN kept as torch's clamp keeps it."""
+    values = torch.tensor([-0.0, 0.0, -12.0, 12.0, -3.5, 2.25, 10.0, -10.0, float("nan")], dtype=torch.float64)
+    legs = torch.cartesian_prod(values, values).T.reshape(2, 1, -1)  # every pair of values, as two legs
+    problem = Problem(*(torch.zeros(legs.shape[1:], dtype=torch.float64) for _ in range(5)))
+    want = exact.leg_sides(Objective(problem, tuple(legs)))
+    pl, ps = np.empty(legs.shape[1:]), np.empty(legs.shape[1:])
+    exact_fused._leg_sides(legs.numpy(), pl, ps)
+    for got, expected in zip((pl, ps), want, strict=True):
+        assert np.array_equal(got.view(np.int64), expected.numpy().view(np.int64))
 
 
 def test_unfused_addcmul_path_matches_plain_arithmetic() -> None:
@@ -196,22 +219,19 @@ def test_unfused_addcmul_path_matches_plain_arithmetic() -> None:
     the flag reaches both the sides and the sweep (bitwise agreement with torch runs under that capability)."""
     problem = stack(30, range(3))
     objective = always_on_objective(problem)
-    p = objective.problem
-    pl, ps = exact.leg_sides(objective)
-    args = [t.numpy() for t in (p.close, p.high, p.low, p.high_pred, p.low_pred, pl, ps)]
-    fused = exact_fused.fused_sweep(*args, float(p.trading_fee), BOX, POLICIES, fma=True)[0]
-    plain = exact_fused.fused_sweep(*args, float(p.trading_fee), BOX, POLICIES, fma=False)[0]
-    for (a, _, _, _), (b, _, _, _) in zip(fused, plain, strict=True):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+    args = fused_args(objective)
+    fused = exact_fused.fused_sweep(*args, float(problem.trading_fee), BOX, POLICIES, fma=True)[0]
+    plain = exact_fused.fused_sweep(*args, float(problem.trading_fee), BOX, POLICIES, fma=False)[0]
+    for a, b in zip(fused, plain, strict=True):
+        np.testing.assert_allclose(a.supremum, b.supremum, rtol=0, atol=1e-12)
 
 
 def _timing(n_days_list=(200, 2000, 20000), torch_limit: int = 2000) -> None:
     """ms per solve and ns per `Kl x Kh` cell of the intraday sweep (S = 1), fused and torch."""
     for n_days in n_days_list:
         objective = entry_exit_objective(synthetic_problem(n_days, 0))
-        p = objective.problem.as_float64()
-        pl, ps = exact.leg_sides(objective)
-        args = [t.numpy() for t in (p.close, p.high, p.low, p.high_pred, p.low_pred, pl, ps)]
+        p = objective.problem
+        args = fused_args(objective)
         cells = (2 * n_days + 1) ** 2
         exact_fused.fused_sweep(*args, float(p.trading_fee), BOX, (False,))
         reps = max(1, int(3e8 // cells))

@@ -46,6 +46,9 @@ def test_write_report_outputs(tmp_path):
         "oos-stats.png",
         "oos-stats.svg",
         "oos.csv",
+        "optimizer-scaling.csv",
+        "optimizer-scaling.png",
+        "optimizer-scaling.svg",
         "tradeoff.csv",
         "tradeoff.md",
         "tradeoff.png",
@@ -54,6 +57,11 @@ def test_write_report_outputs(tmp_path):
     with open(out / "tradeoff.csv") as fh:
         table = list(csv.DictReader(fh))
     assert len(table) == len(rows) and table[0]["n_sims"] == "1"
+    # Exact beside DIRECT@500 at every N: one optimization each, positive seconds.
+    with open(out / "optimizer-scaling.csv") as fh:
+        optimizations = list(csv.DictReader(fh))
+    assert [(r["method"], r["n_days"]) for r in optimizations] == [("exact", "6"), ("direct@500", "6")]
+    assert all(float(r["seconds"]) > 0 for r in optimizations)
 
     # Out of sample: the report's methods, the oos budgets, the bundled series; the same rows oos would write.
     oos_rows = oos.read_oos_csv(out / "oos.csv")
@@ -67,7 +75,7 @@ def test_write_report_outputs(tmp_path):
     assert (out / "oos-stats.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     page = (out / "index.html").read_text()
-    for image in ("tradeoff.png", "oos-stats.png", "kernel-scaling.png"):
+    for image in ("tradeoff.png", "oos-stats.png", "kernel-scaling.png", "optimizer-scaling.png"):
         assert f'src="{image}"' in page, image
     assert 'href="oos.csv"' in page and 'href="oos-stats.md"' in page
     section = page.split("<h2>Out of sample", 1)[1].split("<h2>Kernel", 1)[0]
@@ -75,7 +83,8 @@ def test_write_report_outputs(tmp_path):
     # Every table row of oos-stats.md is a table row of the page: the comparison, the oos statistics, the scaling.
     md_rows = [line for line in stats_md.splitlines() if line.startswith("|") and not line.startswith("|---")]
     assert section.count("<tr>") == len(md_rows)
-    assert page.count("<tr>") == len(rows) + len(md_rows) + len(points) + 2  # two header rows outside oos
+    # three header rows outside oos
+    assert page.count("<tr>") == len(rows) + len(md_rows) + len(points) + len(optimizations) + 3
     for label in labels:
         assert f"<td><code>{label}</code></td>" in section, label
     assert "yes" in page  # the Pareto column marks at least exact
