@@ -1,6 +1,6 @@
 """Local sessions.  `nox -l` lists them; extra arguments after `--` go to the underlying command.
 
-    nox -s tests            the test suite (the README's test command)
+    nox -s tests            the test suite (the README's test command), every extra installed
     nox -s lint             ruff
     nox -s bench            the asv suite once, quickly, in this session's environment (results kept for HEAD)
     nox -s bench-history    asv over a commit range in managed environments (default: the last 5 commits)
@@ -24,7 +24,6 @@ from session to session on these machines.
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import subprocess
 
@@ -42,32 +41,9 @@ MACHINE = os.environ.get("ASV_MACHINE", "cpu-2core")
 
 
 def register_machine(session: nox.Session) -> None:
-    """Write this machine into ~/.asv-machine.json under the fixed name (asv's own defaults use the hostname)."""
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    session.run(
-        "asv",
-        "machine",
-        "--yes",
-        "--machine",
-        MACHINE,
-        "--os",
-        f"{platform.system()} {platform.release()}",
-        "--arch",
-        platform.machine(),
-        "--cpu",
-        cpu,
-        "--num_cpu",
-        str(os.cpu_count()),
-        "--ram",
-        f"{ram // 2**30}GB",
-        silent=True,
-    )
+    """Write this machine, hardware included, into asv's machine file under the fixed name (`tools/asv_machine.py`:
+    `asv machine` itself drops the values it detects, and its default name is the hostname)."""
+    session.run("python", "tools/asv_machine.py", MACHINE, silent=True)
 
 
 def head_commit() -> str:
@@ -92,8 +68,9 @@ def asv_run_here(session: nox.Session, *args: str, env: dict[str, str] | None = 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The test suite; extra arguments go to pytest."""
-    session.install(*CONSTRAINTS, "-e", ".[test]")
+    """The test suite (the README's test command) with every extra installed, so no test skips for a missing one;
+    extra arguments go to pytest."""
+    session.install(*CONSTRAINTS, "-e", ".[test,bench]")
     session.run("python", "-m", "pytest", *session.posargs)
 
 
@@ -114,6 +91,7 @@ def bench(session: nox.Session) -> None:
     """
     session.install(*CONSTRAINTS, "-e", ".[bench]")
     register_machine(session)
+    session.run("asv", "check", "--python=same", silent=True)  # every benchmark's definition imports and is valid
     asv_run_here(session, *(session.posargs or ["--quick"]))
 
 
