@@ -1,5 +1,5 @@
 """Market data: the validated problem container, synthetic and real series, the
-forecaster and the walk-forward backtest windows (SPEC sections 1 and 4).
+forecaster and the walk-forward backtest windows (docs/kernel.md and docs/workloads.md).
 
 Data flows one way: OHLC bars -> moves (`bars_to_moves`) -> forecasts
 (`forecast_moves`, or the bars' own `high_pred`/`low_pred` columns when a CSV
@@ -262,7 +262,7 @@ def synthetic_problem(
     device: str | torch.device = "cpu",
     trading_fee: float = CRYPTO_FEE,
 ) -> Problem:
-    """The `profile` recipe of SPEC section 4 at any `n_days` (numpy PCG64, same on every machine).
+    """The `profile` recipe of docs/workloads.md at any `n_days` (numpy PCG64, same on every machine).
 
     `c ~ N(0, 0.02)`, `H = c + |N(0,1)|*0.01`, `L = c - |N(0,1)|*0.01`,
     `Hp ~ N(0.005, 0.01)`, `Lp ~ N(-0.005, 0.01)`, drawn in that order.
@@ -640,7 +640,7 @@ def backtest_windows(
     dtype: torch.dtype = torch.float32,
     device: str | torch.device = "cpu",
 ) -> Problem:
-    """The walk-forward windows of SPEC section 4 as one `[n_sims, n_days]` batch.
+    """The walk-forward windows of docs/workloads.md as one `[n_sims, n_days]` batch.
 
     Simulation `k` drops the last `k+1` bars, forecasts the bars that remain
     from the past alone and scores the last `n_days` days.  Row `k` of the

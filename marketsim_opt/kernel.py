@@ -1,4 +1,4 @@
-"""The profit kernel of SPEC section 1, and nothing else.
+"""The profit kernel of docs/kernel.md, and nothing else.
 
 All day tensors are fractional moves relative to the previous close.  Every
 input broadcasts against the others, so one call scores one problem (`[N]`),
@@ -188,7 +188,7 @@ def _kernel(
     entry: Callable[[Tensor, Tensor], Tensor],
     take: Callable[[Tensor, Tensor, Tensor, Tensor], Tensor],
 ) -> Tensor:
-    """SPEC section 1's formula, the one implementation, given its step functions.
+    """docs/kernel.md's formula, the one implementation, given its step functions.
 
     `entry(a, b)` is the strict indicator `[a > b]`; `take(a, b, target, otherwise)` is the non-strict
     take-profit `target if a <= b else otherwise`.  The kernel passes the exact ones, the surrogate smooth ones.

@@ -1,4 +1,4 @@
-"""The two strategies of SPEC section 2 and their objectives `sum_i profit_i(h, l)`.
+"""The two strategies of docs/kernel.md and their objectives `sum_i profit_i(h, l)`.
 
 A strategy is a tuple of *legs*, each a positions tensor scored by one kernel
 call: entry/exit has one leg (its forecast-driven positions), always-on has a
@@ -186,7 +186,7 @@ def always_on_objective(problem: Problem, *, close_at_eod: bool = False) -> Obje
     return Objective(problem, always_on_legs(problem.close, is_crypto=problem.is_crypto), close_at_eod, "always_on")
 
 
-#: The two optimizations every simulation runs (SPEC section 2), by name.
+#: The two optimizations every simulation runs (docs/kernel.md), by name.
 STRATEGIES = ("entry_exit", "always_on")
 
 

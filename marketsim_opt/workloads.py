@@ -1,4 +1,4 @@
-"""The named workloads (SPEC section 4) that the suite, the tests and the reports share.
+"""The named workloads (docs/workloads.md) that the suite, the tests and the reports share.
 
 Each returns validated `Problem`s; nothing else in the project builds data of its own.
 """
@@ -94,7 +94,7 @@ def backtest(
 
 
 def scaling(n_days: int, *, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> Workload:
-    """The profile recipe at another size (SPEC's scaling workload, N in SCALING_SIZES)."""
+    """The profile recipe at another size (the scaling workload of docs/workloads.md, N in SCALING_SIZES)."""
     problem = synthetic_problem(n_days, PROFILE_SEED, dtype=dtype, device=device, trading_fee=PROFILE_FEE)
     return Workload(f"scaling:{n_days}", problem, close_at_eod=False, forecast=SYNTHETIC_FORECAST)
 

@@ -33,7 +33,7 @@ os.environ.setdefault(
 #: `<repo root>/../shared/data`, or the folder named by MARKETSIM_DATA_DIR (for a clone elsewhere).
 DATA_DIR = Path(os.environ.get("MARKETSIM_DATA_DIR") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 
-#: The sample files the SPEC names; SUIUSDT is the crypto one (with a `timestamp` column).
+#: The sample files of `../shared/data`; SUIUSDT is the crypto one (with a `timestamp` column).
 REAL_FILES = ("HEI.csv", "IBKR.csv", "NIO.csv", "SUIUSDT.csv")
 CRYPTO_FILES = frozenset({"SUIUSDT.csv"})
 

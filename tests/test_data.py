@@ -615,7 +615,7 @@ def test_synthetic_problem_pinned_values():
     assert p.high[0, 0].item() == 0.009470087083077963
     assert p.high_pred[0, 199].item() == 0.005389132069014598
     assert p.low_pred[0, -1].item() == 0.00323753131876182
-    # the draws come in SPEC order, so a shorter problem is a prefix of the close series
+    # the draws come in the recipe's order (docs/workloads.md), so a shorter problem is a prefix of the close series
     short = synthetic_problem(6, 42, dtype=torch.float64)
     assert short.close.tolist() == [
         [

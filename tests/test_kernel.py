@@ -1,4 +1,4 @@
-"""The profit kernel (SPEC section 1): hand-checked cases, edges, clamps, broadcasting and input checks."""
+"""The profit kernel (docs/kernel.md): hand-checked cases, edges, clamps, broadcasting and input checks."""
 
 from __future__ import annotations
 
@@ -29,14 +29,14 @@ def scalar(c, H, Hp, L, Lp, p, **kw) -> float:
     return out.item()
 
 
-# --- SPEC hand-checkable cases -----------------------------------------------------------------
+# --- docs/kernel.md's hand-checkable cases -----------------------------------------------------------------
 
 LONG_CASE = dict(c=0.02, H=0.09, Hp=0.08, L=-0.06, Lp=-0.05, p=1.0)
 
 
 @pytest.mark.parametrize(("close_at_eod", "expected"), [(False, 0.13 - FEE), (True, 0.07 - FEE)])
 def test_spec_long_case(close_at_eod, expected):
-    """SPEC long case: intraday 0.13 - f, close_at_eod 0.07 - f (float64 tight, float32 loose)."""
+    """docs/kernel.md's long case: intraday 0.13 - f, close_at_eod 0.07 - f (float64 tight, float32 loose)."""
     assert scalar(**LONG_CASE, close_at_eod=close_at_eod) == pytest.approx(expected, abs=1e-15)
     got32 = kernel(**LONG_CASE, dtype=torch.float32, close_at_eod=close_at_eod)
     assert got32.dtype == torch.float32
@@ -408,7 +408,7 @@ def test_close_at_eod_accepts_numpy_bools(flag):
 
 
 def test_zero_fee_accepted():
-    """Fee 0 is valid and removes the fee from the SPEC long case."""
+    """Fee 0 is valid and removes the fee from docs/kernel.md's long case."""
     assert scalar(**LONG_CASE, fee=0.0) == pytest.approx(0.13, abs=1e-15)
     assert scalar(**LONG_CASE, fee=0) == pytest.approx(0.13, abs=1e-15)
 

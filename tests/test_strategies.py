@@ -1,4 +1,4 @@
-"""Strategies (SPEC section 2): positions, legs, and `Objective.score`, the one scoring entry."""
+"""Strategies (docs/kernel.md): positions, legs, and `Objective.score`, the one scoring entry."""
 
 from __future__ import annotations
 

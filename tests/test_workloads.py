@@ -1,4 +1,5 @@
-"""The named workloads of SPEC section 4 (`marketsim_opt.workloads`): shapes, options, fees, policies, determinism."""
+"""The named workloads of docs/workloads.md (`marketsim_opt.workloads`): shapes, options, fees, policies and
+determinism."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from marketsim_opt.workloads import (
 FIELDS = ("close", "high", "low", "high_pred", "low_pred")
 
 # The first 4 days of the profile workload in float64.  These pin the seeded recipe (numpy PCG64, seed 42, the
-# draw order of SPEC section 4): changing them means changing the historical workload every figure refers to.
+# draw order of docs/workloads.md): changing them means changing the historical workload every figure refers to.
 PROFILE_HEAD = {
     "close": [0.006094341595088627, -0.020799682124809912, 0.015009023916129145, 0.018811294327824277],
     "high": [0.009470087083077963, -0.006724863511672743, 0.0159148729851466, 0.025250682260592856],

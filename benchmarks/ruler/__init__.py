@@ -1,6 +1,7 @@
 """The suite's ruler: what the benchmarks measure with, kept apart from the code they measure.
 
-- `scorer`: a float64 numpy transcription of SPEC sections 1-2 that shares no code with `marketsim_opt`.
+- `scorer`: a float64 numpy transcription of docs/kernel.md (kernel and strategies) that shares no code with
+  `marketsim_opt`.
 - `references`: the frozen exact suprema of the suite's workloads (`frozen/*.json`) and the regret against them.
 - `counting`: evaluations and host read-backs counted by the harness, which the package cannot switch off.
 

@@ -1,4 +1,5 @@
-"""A float64 numpy scorer of SPEC sections 1 and 2, written independently of `marketsim_opt` (never import it here).
+"""A float64 numpy scorer of docs/kernel.md (kernel and strategies), written independently of `marketsim_opt`
+(never import it here).
 
 The suite's regret is `frozen supremum - score(...)`: both sides of that difference come from this package's
 data and this scorer, so a change in `marketsim_opt` cannot move the ruler it is measured with.  Likewise the
@@ -16,12 +17,12 @@ if TYPE_CHECKING:
 
 __all__ = ["profit_per_day", "entry_exit_positions", "legs", "score", "next_day_profit", "STRATEGIES"]
 
-#: The strategies of SPEC section 2, in the suite's order.
+#: The strategies of docs/kernel.md, in the suite's order.
 STRATEGIES = ("entry_exit", "always_on")
 
 
 def profit_per_day(c, H, Hp, L, Lp, p, *, close_at_eod: bool, fee: float) -> np.ndarray:
-    """SPEC section 1's per-day profit, float64, broadcast over all six inputs (fractions of the previous close).
+    """docs/kernel.md's per-day profit, float64, broadcast over all six inputs (fractions of the previous close).
 
     `Hp`, `Lp` are the predicted moves with the offsets already added; `p` the signed position sizes.
     """
@@ -41,7 +42,7 @@ def profit_per_day(c, H, Hp, L, Lp, p, *, close_at_eod: bool, fee: float) -> np.
 
 
 def entry_exit_positions(high_pred, low_pred, *, is_crypto: bool) -> np.ndarray:
-    """MaxDiff positions (SPEC section 2): `+1` where `|Hp| > |Lp|`, else `-1`; `0` where `Hp <= Lp`; crypto: no shorts.
+    """MaxDiff positions (docs/kernel.md): `+1` where `|Hp| > |Lp|`, else `-1`; `0` where `Hp <= Lp`; crypto: no shorts.
 
     Shapes broadcast (`[N]` or `[S, N]`); float64.
     """

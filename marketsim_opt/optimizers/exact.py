@@ -1,4 +1,4 @@
-"""The exact global optimum of SPEC section 3, by a sorted sweep with cumulative sums: O(N^2), O(N) per column.
+"""The exact global optimum of docs/exact.md, by a sorted sweep with cumulative sums: O(N^2), O(N) per column.
 
 The objective splits into an `l` side and an `h` side.  Per day `i`, with
 `u_i(l) = pl_i [Lq_i > L_i]`, `b_i(l) = Lq_i if Lq_i >= L_i else c_i`,
@@ -59,7 +59,7 @@ NUDGE = 2.0**-48
 #: pay Python's per-chunk overhead, larger ones fall out of cache.
 CHUNK_CELLS = 2**19
 
-# Clamp ranges of the kernel (SPEC section 1).
+# Clamp ranges of the kernel (docs/kernel.md).
 _HQ = (0.0, 10.0)
 _LQ = (-1.0, 0.0)
 
@@ -314,16 +314,16 @@ def solve_policies(objective: Objective, bounds, policies: tuple[bool, ...]) -> 
     for bit (tests/optimizers/test_exact_fused.py) at about a fiftieth of its cost; elsewhere (CUDA) the torch
     code below runs.
     """
-    p = objective.problem
+    p, s = objective.problem, objective.problem.n_sims
     sweeps = _fused_sweeps if p.device.type == "cpu" else _torch_sweeps
     exact64 = objective.as_float64()
     out = []
     for close_at_eod, (supremum, h, l, scored) in zip(policies, sweeps(objective, bounds, policies)):
-        record_evaluations(p.n_sims * scored)
+        record_evaluations(s * scored)
         # The returned point, scored by the float64 kernel itself (one more evaluation per simulation).
         h, l = (torch.as_tensor(x, device=p.device) for x in (h, l))  # numpy from the fused path
         profit = exact64.with_policy(close_at_eod).score(h[:, None], l[:, None])[:, 0]
-        out.append(Solution(h, l, profit, np.full(p.n_sims, scored + 1), supremum))
+        out.append(Solution(h, l, profit, np.full(s, scored + 1), supremum))
     return out
 
 

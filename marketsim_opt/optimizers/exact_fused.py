@@ -82,7 +82,7 @@ class PolicyResult(NamedTuple):
     scored: int
 
 
-# Clamp ranges of the kernel (SPEC section 1), as in exact.py.
+# Clamp ranges of the kernel (docs/kernel.md), as in exact.py.
 _HQ_LO, _HQ_HI = 0.0, 10.0
 _LQ_LO, _LQ_HI = -1.0, 0.0
 

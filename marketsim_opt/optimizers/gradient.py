@@ -66,8 +66,8 @@ def starting_points(
     """`[M, 2]` box-normalised starts `(u_h, u_l)`: the high-`h`, low-`l` corner, the box centre, then the R2
     low-discrepancy sequence shifted by a seeded offset (Cranley-Patterson rotation).
 
-    The corner comes first because inside a cell the objective rises with `h` and falls with `l` (SPEC
-    section 3), so that corner is the best point of its cell.  The points are computed on `device` from
+    The corner comes first because inside a cell the objective rises with `h` and falls with `l`
+    (docs/exact.md), so that corner is the best point of its cell.  The points are computed on `device` from
     Python scalars (no host-to-device copy, so no sync on CUDA), in float64 arithmetic that gives the same
     values on every device, and are the same for every simulation: a simulation's answer does not depend
     on what is batched with it.

@@ -1,4 +1,5 @@
-"""benchmarks/ruler/scorer.py: the suite's own float64 scorer, checked against the SPEC and against the package."""
+"""benchmarks/ruler/scorer.py: the suite's own float64 scorer, checked against docs/kernel.md's cases and the
+package."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def frozen_problem(ref: references.Reference) -> Problem:
     [(False, 0.13), (True, 0.07)],
 )
 def test_spec_long_case(close_at_eod, expected):
-    """SPEC section 1's hand-checkable long: intraday 0.13 - f, close_at_eod 0.07 - f."""
+    """docs/kernel.md's hand-checkable long: intraday 0.13 - f, close_at_eod 0.07 - f."""
     got = scorer.profit_per_day(0.02, 0.09, 0.08, -0.06, -0.05, 1.0, close_at_eod=close_at_eod, fee=0.001)
     assert got == pytest.approx(expected - 0.001, abs=1e-15)
 

@@ -23,7 +23,7 @@ INPUT_CHECKS = {"entry_exit": 2, "always_on": 1, "always_on_crypto": 1}
 def test_profile_evaluation_counts(monkeypatch):
     """DIRECT scores 521 (entry/exit, maxfun 500) and 243 (always-on, maxfun 240) candidates on `profile`.
 
-    Historic figures (SPEC section 4): 441 and 261.  Why they differ:
+    Historic figures (docs/workloads.md): 441 and 261.  Why they differ:
 
     - scipy.optimize.direct checks `maxfun` only between iterations, so a run finishes the iteration in
       which it crosses the budget.  Verified with scipy's per-iteration callback on this workload: entry/exit

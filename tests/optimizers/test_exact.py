@@ -1,4 +1,4 @@
-"""The `exact` method (SPEC section 3): its supremum is never beaten, matches an independent brute force
+"""The `exact` method (docs/exact.md): its supremum is never beaten, matches an independent brute force
 over the breakpoint corners, its point scores within 1e-9 of it, and its counts follow the enumeration."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def axis_candidates(breaks: np.ndarray, lo: float, hi: float, nudge: float) -> n
 def brute_force_supremum(result, close_at_eod: bool, bounds=BOUNDS, nudge: float = 1e-14) -> float:
     """max over every (h, l) pair of per-axis corner candidates, scored by `reference_profit` (S = 1 results).
 
-    SPEC section 3's breakpoints, enumerated here without the package: on `h`, where `Hp_i + h` crosses
+    docs/exact.md's breakpoints, enumerated here without the package: on `h`, where `Hp_i + h` crosses
     `H_i`, `0` or `10`; on `l`, where `Lp_i + l` crosses `L_i`, `0` or `-1`.  `nudge` (1e-14, thousands of
     float64 ulps at these magnitudes) puts a point strictly inside the cell on each side, so a supremum that
     is only approached (strict entries) is reached to within `2 N max|p| nudge` per axis.
