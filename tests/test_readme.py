@@ -1,11 +1,15 @@
-"""The README's code runs as written."""
+"""The README's code runs as written, and the guides' tables match what the code does."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+#: The guides the README sends readers to for the command line and the out-of-sample study.
+CLI_DOC = ROOT / "docs" / "cli.md"
+OOS_DOC = ROOT / "docs" / "out-of-sample.md"
 
 
 def test_readme_python_blocks_run():
@@ -19,8 +23,8 @@ def test_readme_python_blocks_run():
 
 
 def _troubleshooting_rows() -> list[tuple[str, str]]:
-    """(command, message fragment) of each row of the README's troubleshooting table."""
-    section = README.read_text().split("## Troubleshooting", 1)[1].split("\n## ", 1)[0]
+    """(command, message fragment) of each row of the troubleshooting table (docs/cli.md)."""
+    section = CLI_DOC.read_text().split("## Troubleshooting", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `(marketsim-opt [^`]*)` \| `([^`]*)` \|", section, flags=re.M)
     assert len(rows) >= 15, "the troubleshooting table lost its rows"
     return rows
@@ -56,7 +60,7 @@ def _write_troubleshooting_inputs(folder: Path) -> None:
 
 
 def test_troubleshooting_table_matches_the_errors(tmp_path, monkeypatch, capsys):
-    """Each command in the README's troubleshooting table exits 2 with one stderr line containing its message,
+    """Each command in the troubleshooting table (docs/cli.md) exits 2 with one stderr line containing its message,
     before writing anything (the files the rows name are made here)."""
     import shlex
 
@@ -81,10 +85,10 @@ def test_troubleshooting_table_matches_the_errors(tmp_path, monkeypatch, capsys)
 
 
 def test_oos_columns_are_documented_as_the_code_writes_them():
-    """The README's `oos.csv` column table lists every column, in order, with the meaning `oos.COLUMNS` gives."""
+    """The `oos.csv` column table of docs/out-of-sample.md lists every column, in order, with the meaning `oos.COLUMNS` gives."""
     from marketsim_opt.oos import COLUMNS, csv_header
 
-    documented = re.findall(r"^\| `(\w+)` \| (.+) \|$", README.read_text(), flags=re.M)
+    documented = re.findall(r"^\| `(\w+)` \| (.+) \|$", OOS_DOC.read_text(), flags=re.M)
     table = [(name, meaning) for name, meaning in documented if name in COLUMNS]
     assert table == list(COLUMNS.items())
     assert [name for name, _ in table] == csv_header().split(",")
