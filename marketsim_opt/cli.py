@@ -217,7 +217,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         force=args.force,
     )
     print(to_markdown(rows), end="")
-    print(f"wrote {out}/: index.html, tradeoff.png/.svg/.csv/.md, {', '.join(OOS_FILES)}, kernel-scaling.png/.svg/.csv")
+    written = ["index.html", "tradeoff.png/.svg/.csv/.md", *OOS_FILES, "kernel-scaling.png/.svg/.csv"]
+    print(f"wrote {out}/: {', '.join(written)}, optimizer-scaling.png/.svg/.csv")
     return 0
 
 
@@ -242,7 +243,8 @@ def cmd_targets(args: argparse.Namespace) -> int:
         if started:
             bar.update(1)  # the last step
     print(to_markdown(targets), end="")
-    write_targets(out, targets, force=args.force)
+    command = "marketsim-opt targets" + (" --large" if args.large else "") + f" --repeats {args.repeats}"
+    write_targets(out, targets, force=args.force, command=command)
     print(f"wrote {out}/: targets.md, targets.json")
     return 0
 

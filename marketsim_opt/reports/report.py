@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import html
-import platform
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, fields
@@ -35,6 +34,7 @@ from ..optimizers import registry
 from . import oos_stats
 from .extras import NEEDS, require_extra
 from .kernel_scaling import BATCH, ScalingPoint, measure_kernel_scaling, plot_kernel_scaling
+from .machine import machine_summary
 from .optimizer_scaling import OptimizationPoint, measure_optimizer_scaling, plot_optimizer_scaling
 from .tradeoff import panels, pareto_front, plot_tradeoff
 
@@ -230,7 +230,7 @@ def _index_html(
     optimization_rows = "\n".join(
         f"<tr><td>{p.method}</td><td>{p.n_days}</td><td>{1e3 * p.seconds:.4g}</td></tr>" for p in optimizations
     )
-    machine = html.escape(f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    machine = html.escape(f"{machine_summary()}, {torch.get_num_threads()} threads")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>marketsim-opt report</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1300px}}table{{border-collapse:collapse;font-size:13px}}

@@ -19,6 +19,7 @@ import torch
 from .. import compiled, workloads
 from ..files import atomic_dir
 from ..strategies import entry_exit_objective
+from .machine import stamp
 from .timing import seconds_per_call
 
 __all__ = ["Target", "measure_targets", "to_markdown", "write_targets", "BATCH", "LARGE_N"]
@@ -224,9 +225,12 @@ def to_markdown(targets: list[Target]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_targets(out: str, targets: list[Target], *, force: bool = False) -> None:
-    """`targets.md` and `targets.json` in folder `out`, written whole or not at all (`files.atomic_dir`)."""
+def write_targets(
+    out: str, targets: list[Target], *, force: bool = False, command: str = "marketsim-opt targets"
+) -> None:
+    """`targets.md` (a provenance line naming `command`, the machine and the date, then the table) and
+    `targets.json` in folder `out`, written whole or not at all (`files.atomic_dir`)."""
     with atomic_dir(out, command="targets", force=force) as tmp:
-        (tmp / "targets.md").write_text(to_markdown(targets))
+        (tmp / "targets.md").write_text(f"Measured by {stamp(command)}.\n\n{to_markdown(targets)}")
         rows = [{**dataclasses.asdict(t), "goal": t.goal, "met": t.met} for t in targets]
         (tmp / "targets.json").write_text(json.dumps(rows, indent=2) + "\n")
