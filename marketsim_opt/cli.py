@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -128,7 +129,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     table = to_markdown(rows)
     print(table, end="")
     if args.out is not None:
-        atomic_write(args.out, lambda fh: fh.write(table), first_line=_MARKDOWN_HEAD, force=args.force)
+        from .reports.machine import stamp
+
+        written = f"{table}\nMeasured by {stamp(args.command_line)}.\n"
+        atomic_write(args.out, lambda fh: fh.write(written), first_line=_MARKDOWN_HEAD, force=args.force)
     if args.csv_out is not None:
         write_csv(rows, args.csv_out, force=args.force)
     return 0
@@ -243,8 +247,7 @@ def cmd_targets(args: argparse.Namespace) -> int:
         if started:
             bar.update(1)  # the last step
     print(to_markdown(targets), end="")
-    command = "marketsim-opt targets" + (" --large" if args.large else "") + f" --repeats {args.repeats}"
-    write_targets(out, targets, force=args.force, command=command)
+    write_targets(out, targets, force=args.force, command=args.command_line)
     print(f"wrote {out}/: targets.md, targets.json")
     return 0
 
@@ -489,6 +492,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) or a usage error (2), already printed
         return exc.code if isinstance(exc.code, int) else 2
     name = f"marketsim-opt {args.command}"
+    # As typed, for the provenance line of the tables a command writes (`reports.machine.stamp`).
+    args.command_line = shlex.join(["marketsim-opt", *(sys.argv[1:] if argv is None else argv)])
     try:
         check_args(args)
         return args.func(args)

@@ -65,7 +65,10 @@ def test_compare_writes_table_files(tmp_path, capsys):
     )
     assert code == 0
     out = capsys.readouterr().out
-    assert md.read_text() == out
+    table, provenance = md.read_text().split("\nMeasured by ")
+    assert table == out  # the printed table, then the line that says where it came from
+    assert provenance.startswith("`marketsim-opt compare --methods exact,grid --budgets 100 --no-progress --out ")
+    assert provenance.endswith(" UTC.\n") and "torch " in provenance
     assert len(out.splitlines()) == 2 + 4  # header, alignment, 2 strategies x (exact, grid 100)
     assert len(rows.read_text().splitlines()) == 1 + 4
 

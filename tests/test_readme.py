@@ -85,7 +85,8 @@ def test_troubleshooting_table_matches_the_errors(tmp_path, monkeypatch, capsys)
 
 
 def test_oos_columns_are_documented_as_the_code_writes_them():
-    """The `oos.csv` column table of docs/out-of-sample.md lists every column, in order, with the meaning `oos.COLUMNS` gives."""
+    """The `oos.csv` column table of docs/out-of-sample.md lists every column, in order, with the meaning
+    `oos.COLUMNS` gives."""
     from marketsim_opt.oos import COLUMNS, csv_header
 
     documented = re.findall(r"^\| `(\w+)` \| (.+) \|$", OOS_DOC.read_text(), flags=re.M)

@@ -228,9 +228,9 @@ def to_markdown(targets: list[Target]) -> str:
 def write_targets(
     out: str, targets: list[Target], *, force: bool = False, command: str = "marketsim-opt targets"
 ) -> None:
-    """`targets.md` (a provenance line naming `command`, the machine and the date, then the table) and
+    """`targets.md` (the table, then a provenance line naming `command`, the machine and the date) and
     `targets.json` in folder `out`, written whole or not at all (`files.atomic_dir`)."""
     with atomic_dir(out, command="targets", force=force) as tmp:
-        (tmp / "targets.md").write_text(f"Measured by {stamp(command)}.\n\n{to_markdown(targets)}")
+        (tmp / "targets.md").write_text(f"{to_markdown(targets)}\nMeasured by {stamp(command)}.\n")
         rows = [{**dataclasses.asdict(t), "goal": t.goal, "met": t.met} for t in targets]
         (tmp / "targets.json").write_text(json.dumps(rows, indent=2) + "\n")

@@ -41,11 +41,11 @@ def test_markdown_and_files(tmp_path):
     assert text.splitlines()[0] == "| target | measured | goal | met | behind it |"
     assert [line.split(" | ")[3] for line in text.splitlines()[2:]] == ["yes", "**no**", "-"]
     write_targets(str(tmp_path / "t"), rows, command="marketsim-opt targets --repeats 3")
-    first, blank, *table = (tmp_path / "t" / "targets.md").read_text().splitlines(keepends=True)
+    *table, blank, last = (tmp_path / "t" / "targets.md").read_text().splitlines(keepends=True)
     assert "".join(table) == text and blank == "\n"
     # The provenance line: the command, this machine (its CPU count and torch) and the date.
-    assert first.startswith("Measured by `marketsim-opt targets --repeats 3` on ") and "torch " in first
-    assert re.search(r", \d{4}-\d\d-\d\d \d\d:\d\d UTC\.$", first), first
+    assert last.startswith("Measured by `marketsim-opt targets --repeats 3` on ") and "torch " in last
+    assert re.search(r", \d{4}-\d\d-\d\d \d\d:\d\d UTC\.\n$", last), last
     data = json.loads((tmp_path / "t" / "targets.json").read_text())
     assert [(r["met"], r["goal"]) for r in data] == [(True, "<= 0.1"), (False, ">= 100"), (None, "report")]
 
@@ -134,5 +134,4 @@ def test_cli_prints_and_writes(tmp_path, capsys, monkeypatch, no_progress):
     printed = capsys.readouterr().out
     assert printed.startswith(to_markdown(rows)) and f"wrote {out}/" in printed
     written = (out / "targets.md").read_text()
-    assert written.startswith("Measured by `marketsim-opt targets --repeats 2` on ")
-    assert written.endswith("\n\n" + to_markdown(rows))
+    assert written.startswith(to_markdown(rows) + "\nMeasured by `marketsim-opt targets --repeats 2 --out ")
