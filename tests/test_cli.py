@@ -392,7 +392,14 @@ def test_a_real_ctrl_c_leaves_no_temporary_folder(tmp_path):
     out = tmp_path / "m"
     argv = [sys.executable, "-m", "marketsim_opt", "memory", "--method", "nevergrad:TwoPointsDE"]
     argv += ["--budget", "100000", "--no-progress", "--out", str(out)]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # A shell's background job (`cmd &` without job control) starts with SIGINT ignored, and a child inherits that:
+    # the interrupt under test needs the default disposition, as a terminal's Ctrl-C finds it.
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         deadline = time.monotonic() + 120
         while not list(tmp_path.glob(".m.*.tmp")):  # the run has started writing into its temporary folder

@@ -366,8 +366,9 @@ def test_browser_check_passes_on_published_site(published_site: Path, tmp_path: 
     assert report.plot["series"] == [3] and report.plot["coloured"] >= 20
     assert report.summarylist_rows == 2
     assert report.problems == []
-    assert report.reports["reports/index.html"] == "3/3 images loaded"  # tradeoff, out of sample, kernel scaling
-    assert report.reports["report/index.html"] == "3/3 images loaded"
+    # tradeoff, out of sample, kernel scaling, optimizer scaling
+    assert report.reports["reports/index.html"] == "4/4 images loaded"
+    assert report.reports["report/index.html"] == "4/4 images loaded"
     for view in ("profile-profile-direct/icicle/index.html", "memory-profile-grid/flamegraph.html"):
         assert int(report.reports[view].split()[0]) >= site.MIN_CHART_RECTS, report.reports
     for png in (grid, graph):
