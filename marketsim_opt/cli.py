@@ -22,6 +22,7 @@ from . import workloads
 from .comparison import (
     DEFAULT_BUDGETS,
     csv_header,
+    is_markdown_head,
     parse_budget,
     run_trials,
     to_markdown,
@@ -132,14 +133,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         from .reports.machine import stamp
 
         written = f"{table}\nMeasured by {stamp(args.command_line)}.\n"
-        atomic_write(args.out, lambda fh: fh.write(written), first_line=_MARKDOWN_HEAD, force=args.force)
+        atomic_write(args.out, lambda fh: fh.write(written), first_line=is_markdown_head, force=args.force)
     if args.csv_out is not None:
         write_csv(rows, args.csv_out, force=args.force)
     return 0
 
 
-#: The first line of `compare --out` (an existing file starting otherwise is not replaced without --force).
-_MARKDOWN_HEAD = to_markdown([]).splitlines()[0]
 #: Seconds before `run`'s progress bar appears: a run that ends sooner prints no bar at all.
 PROGRESS_DELAY = 2.0
 
@@ -348,8 +347,8 @@ def check_args(args: argparse.Namespace) -> None:
         if args.out is not None and args.csv_out is not None:
             if check_output_file(args.out, what="--out") == check_output_file(args.csv_out, what="--csv-out"):
                 raise ValueError(f"--out and --csv-out name the same file ({args.out!r}); name two files")
-        if args.out is not None:
-            check_output_file(args.out, first_line=_MARKDOWN_HEAD, force=args.force, what="--out")
+        if args.out is not None:  # an existing file not headed by a compare table is only replaced with --force
+            check_output_file(args.out, first_line=is_markdown_head, force=args.force, what="--out")
         if args.csv_out is not None:
             check_output_file(args.csv_out, first_line=csv_header(), force=args.force, what="--csv-out")
     if args.command == "oos":

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
+from tabulate import tabulate
 
 from .files import atomic_write
 from .optimizers import registry
@@ -30,6 +31,7 @@ __all__ = [
     "trials_for",
     "run_trials",
     "to_markdown",
+    "is_markdown_head",
     "write_csv",
     "csv_header",
 ]
@@ -165,19 +167,35 @@ def run_trials(
     return rows
 
 
+#: The columns of `to_markdown`'s table: (header, alignment); the numbers are right-aligned.
+_COLUMNS = (
+    ("workload", "left"),
+    ("strategy", "left"),
+    ("method", "left"),
+    ("budget", "left"),
+    ("wall s", "right"),
+    ("evaluations", "right"),
+    ("host syncs", "right"),
+    ("regret bp (mean)", "right"),
+    ("regret bp (max)", "right"),
+)
+
+
 def to_markdown(rows: Sequence[Row]) -> str:
-    """A GitHub-flavoured markdown table of `rows`, in their order."""
-    head = (
-        "| workload | strategy | method | budget | wall s | evaluations | host syncs "
-        "| regret bp (mean) | regret bp (max) |"
-    )
-    lines = [head, "|" + "---|" * 4 + "---:|" * 5]
-    for r in rows:
-        lines.append(
-            f"| {r.workload} | {r.strategy} | {r.method} | {r.budget} | {r.wall_time:.3f} | {r.nfev} | {r.syncs} "
-            f"| {_bp(r.regret_bp_mean)} | {_bp(r.regret_bp_max)} |"
-        )
-    return "\n".join(lines) + "\n"
+    """A GitHub-flavoured markdown table of `rows`, in their order (tabulate's `pipe` format)."""
+    cells = [
+        [r.workload, r.strategy, r.method, r.budget, f"{r.wall_time:.3f}", str(r.nfev), str(r.syncs)]
+        + [_bp(r.regret_bp_mean), _bp(r.regret_bp_max)]
+        for r in rows
+    ]
+    headers, align = zip(*_COLUMNS, strict=True)
+    return tabulate(cells, headers, tablefmt="pipe", disable_numparse=True, colalign=align) + "\n"
+
+
+def is_markdown_head(line: str) -> bool:
+    """Whether `line` is the header row of a `to_markdown` table, whatever its column widths: how `compare --out`
+    recognises a file it wrote before (its first line)."""
+    return [cell.strip() for cell in line.strip().strip("|").split("|")] == [name for name, _ in _COLUMNS]
 
 
 def _bp(value: float) -> str:

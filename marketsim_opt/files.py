@@ -105,12 +105,16 @@ def check_output_dir(
 
 
 def check_output_file(
-    path: str | os.PathLike[str], *, first_line: str | None = None, force: bool = False, what: str = "output file"
+    path: str | os.PathLike[str],
+    *,
+    first_line: str | Callable[[str], bool] | None = None,
+    force: bool = False,
+    what: str = "output file",
 ) -> Path:
     """The resolved output file `path`, or OutputError saying why it cannot be used.
 
-    Refused: an existing folder; with `first_line`, an existing non-empty file whose first line differs (it is
-    not a previous output of the same kind), unless `force`.
+    Refused: an existing folder; with `first_line` (the line itself, or a test of it), an existing non-empty file
+    whose first line differs or fails the test (it is not a previous output of the same kind), unless `force`.
     """
     shown = repr(os.fspath(path))
     if not os.fspath(path):
@@ -125,7 +129,7 @@ def check_output_file(
                 found = fh.readline().rstrip("\r\n")
         except OSError as exc:
             raise OutputError(f"{what} {shown}: cannot read the existing file to check it: {exc.strerror}") from None
-        if found != first_line:
+        if not (first_line(found) if callable(first_line) else found == first_line):
             raise OutputError(
                 f"{what} {shown} already exists and does not look like an earlier output of this command "
                 f"(its first line is {found[:60]!r}); name another file, or pass --force to replace it"
@@ -149,7 +153,7 @@ def atomic_write(
     write: Callable,
     *,
     mode: str = "w",
-    first_line: str | None = None,
+    first_line: str | Callable[[str], bool] | None = None,
     force: bool = False,
 ) -> None:
     """Call `write(fh)` on a temporary file next to `path`, then rename it into place (see `check_output_file`)."""

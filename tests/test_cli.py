@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -88,7 +89,7 @@ def test_compare_with_csv_adds_backtest(tmp_path, capsys):
     path.write_text("\n".join(lines) + "\n")
     assert main(["compare", "--methods", "exact", "--no-progress", "--csv", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "| backtest:SYN | entry_exit | exact |" in out
+    assert re.search(r"^\| backtest:SYN +\| entry_exit +\| exact +\|", out, re.MULTILINE)
 
 
 @pytest.mark.parametrize(
@@ -251,6 +252,24 @@ def test_compare_never_replaces_a_folder_or_a_foreign_file(tmp_path, monkeypatch
     line = _one_line(capsys.readouterr().err)
     assert "--csv-out" in line and "first line is 'my,own'" in line and "--force" in line
     assert (tmp_path / "notes.csv").read_text() == "my,own\n1,2\n"
+
+
+def test_compare_replaces_its_own_table_whatever_its_column_widths(tmp_path, capsys):
+    """An earlier `compare --out` file (its header unpadded, as before tabulate wrote it) is replaced; a foreign
+    one is not."""
+    from marketsim_opt.comparison import to_markdown
+
+    md = tmp_path / "t.md"
+    cells = [c.strip() for c in to_markdown([]).splitlines()[0].strip("|").split("|")]
+    md.write_text("| " + " | ".join(cells) + " |\n\nMeasured by someone.\n")
+    assert main(["compare", "--methods", "exact", "--no-progress", "--out", str(md)]) == 0
+    written = md.read_text()
+    assert written.startswith(capsys.readouterr().out) and "Measured by someone" not in written
+    notes = tmp_path / "notes.md"
+    notes.write_text("| workload | strategy |\n|---|---|\n")
+    assert main(["compare", "--methods", "exact", "--no-progress", "--out", str(notes)]) == 2
+    assert "first line is '| workload | strategy |'" in _one_line(capsys.readouterr().err)
+    assert notes.read_text() == "| workload | strategy |\n|---|---|\n"
 
 
 @pytest.mark.parametrize("out", [".", "..", "./", "sub/.."])

@@ -7,7 +7,7 @@ import csv
 import pytest
 
 from marketsim_opt import workloads
-from marketsim_opt.comparison import Row, parse_budget, run_trials, to_markdown, trials_for, write_csv
+from marketsim_opt.comparison import Row, is_markdown_head, parse_budget, run_trials, to_markdown, trials_for, write_csv
 
 
 def test_parse_budget():
@@ -97,14 +97,29 @@ def _row(**kw) -> Row:
     return Row(**base)
 
 
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
 def test_markdown_table():
-    """One header, one alignment line and one line per row; round-off regret prints as 0."""
+    """One header, one alignment line (numbers right-aligned) and one line per row; round-off regret prints as 0."""
     table = to_markdown([_row(), _row(method="direct", budget="100", regret_bp_mean=3.5216, regret_bp_max=3.5216)])
     lines = table.splitlines()
-    assert len(lines) == 4
-    assert lines[0].startswith("| workload | strategy | method | budget | wall s |")
-    assert lines[2] == "| profile | entry_exit | exact | - | 0.010 | 5 | 3 | 0 | 0 |"
-    assert lines[3].endswith("| 3.52 | 3.52 |")
+    assert len(lines) == 4 and table.endswith("|\n")
+    assert _cells(lines[0])[:5] == ["workload", "strategy", "method", "budget", "wall s"]
+    assert [c.endswith(":") for c in _cells(lines[1])] == [False] * 4 + [True] * 5
+    assert _cells(lines[2]) == ["profile", "entry_exit", "exact", "-", "0.010", "5", "3", "0", "0"]
+    assert _cells(lines[3])[-2:] == ["3.52", "3.52"]
+    assert len({len(line) for line in lines}) == 1  # the columns line up
+
+
+def test_markdown_head_is_recognised_whatever_the_widths():
+    """`compare --out` recognises its earlier output by the header's cells, not by the padding of the columns."""
+    wide = to_markdown([_row(method="nevergrad:ScrHammersleySearch")]).splitlines()[0]
+    narrow = to_markdown([]).splitlines()[0]
+    assert wide != narrow and is_markdown_head(wide) and is_markdown_head(narrow)
+    assert is_markdown_head("| " + " | ".join(_cells(narrow)) + " |")  # the unpadded header of older files
+    assert not is_markdown_head("| workload | strategy |") and not is_markdown_head("# my notes")
 
 
 def test_write_csv_roundtrip_and_no_partial_file(tmp_path):
