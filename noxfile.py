@@ -146,6 +146,10 @@ def report(session: nox.Session) -> None:
 SITE_VIEWS = (("profile", "profile", "direct"), ("memory", "profile", "direct"), ("profile", "backtest", "exact"))
 
 
+#: The site check: pytest-playwright tests, in Debian's chromium (tests/tools/conftest.py).
+SITE_CHECK = "tests/tools/test_site_browser.py"
+
+
 @nox.session
 def publish(session: nox.Session) -> None:
     """Write the reports, render the site with them (assets vendored from npm), check it in headless Chromium.
@@ -159,9 +163,9 @@ def publish(session: nox.Session) -> None:
     if "no-report" not in session.posargs or not os.path.isdir("reports/report"):
         session.run("marketsim-opt", "report", "--out", "reports/report")
     session.run("python", "tools/site.py", "publish", "--reports", "reports")
-    session.run("python", "tools/site.py", "check")
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", SITE_CHECK, "--site-dir", "html")
     if "serve" in session.posargs:
-        session.run("python", "tools/site.py", "serve")
+        session.run("python", "-m", "http.server", "--bind", "127.0.0.1", "--directory", "html", "8080")
 
 
 @nox.session
