@@ -24,6 +24,7 @@ from dataclasses import astuple, dataclass, fields
 
 import numpy as np
 import torch
+from tabulate import tabulate
 
 from . import workloads
 from .data import OHLC, DataError, Problem, backtest_windows, bars_to_moves, forecast_moves, forecast_source
@@ -373,19 +374,28 @@ def summary(rows: Sequence[OosRow]) -> list[OosSummary]:
     return out
 
 
+#: The columns of `to_markdown`'s table; the numbers are right-aligned.
+_HEADERS = (
+    "series",
+    "strategy",
+    "method",
+    "budget",
+    "simulations",
+    "in-sample profit bp",
+    "regret bp",
+    "next-day profit bp",
+)
+
+
 def to_markdown(summaries: Sequence[OosSummary]) -> str:
-    """A GitHub-flavoured markdown table of `summaries`, in their order."""
-    lines = [
-        "| series | strategy | method | budget | simulations | in-sample profit bp | regret bp | next-day profit bp |",
-        "|---|---|---|---|---:|---:|---:|---:|",
+    """A GitHub-flavoured markdown table of `summaries`, in their order (tabulate's `pipe` format)."""
+    rows = [
+        [s.series, s.strategy, s.method, s.budget, str(s.n_sims), f"{s.in_sample_bp:+.2f}"]
+        + ["0" if abs(s.regret_bp) < 1e-6 else f"{s.regret_bp:.3g}", f"{s.next_day_bp:+.3f}"]  # exact's: round-off
+        for s in summaries
     ]
-    for s in summaries:
-        regret = "0" if abs(s.regret_bp) < 1e-6 else f"{s.regret_bp:.3g}"  # exact's is float64 round-off
-        lines.append(
-            f"| {s.series} | {s.strategy} | {s.method} | {s.budget} | {s.n_sims} | {s.in_sample_bp:+.2f} "
-            f"| {regret} | {s.next_day_bp:+.3f} |"
-        )
-    return "\n".join(lines) + "\n"
+    align = ("left",) * 4 + ("right",) * 4
+    return tabulate(rows, _HEADERS, tablefmt="pipe", disable_numparse=True, colalign=align) + "\n"
 
 
 # --- the CSV ------------------------------------------------------------------------------------

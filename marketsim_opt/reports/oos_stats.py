@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tabulate import tabulate
 
 from ..files import OutputError, atomic_write
 from .extras import MissingExtraError, require_extra
@@ -477,6 +478,28 @@ def _p(x: float) -> str:
     return f"{x:.3f}"
 
 
+#: The columns of `to_markdown`'s tables: (header, alignment); the numbers are right-aligned.
+_INTERVAL_COLUMNS = (
+    ("label", "left"),
+    ("in-sample regret bp (mean)", "right"),
+    ("next-day profit bp (mean)", "right"),
+    ("minus direct@default bp [95 %]", "left"),
+    ("block", "right"),
+    ("sims for 5 %", "right"),
+    ("minus zero bp [95 %]", "left"),
+    ("block", "right"),
+    ("minus exact bp [95 %]", "left"),
+    ("block", "right"),
+)
+_MCS_COLUMNS = (("label", "left"), ("MCS p-value", "right"), ("in the set", "left"))
+
+
+def _table(rows: list[list[str]], columns: tuple[tuple[str, str], ...]) -> str:
+    """`rows` of formatted cells as a markdown table (tabulate's `pipe` format), without a final newline."""
+    headers, align = zip(*columns, strict=True)
+    return tabulate(rows, headers, tablefmt="pipe", disable_numparse=True, colalign=align)
+
+
 def to_markdown(stats: OosStats) -> str:
     """`oos-stats.md`: per strategy, the intervals against the three benchmarks, SPA, MCS, sims and block lengths."""
     lines = [
@@ -502,11 +525,7 @@ def to_markdown(stats: OosStats) -> str:
         direct = {d.label: d for d in stats.against_direct if d.strategy == strategy}
         zero = {d.label: d for d in stats.against_zero if d.strategy == strategy}
         exact = {d.label: d for d in stats.against_exact if d.strategy == strategy}
-        lines += [
-            "| label | in-sample regret bp (mean) | next-day profit bp (mean) | minus direct@default bp [95 %] "
-            "| block | sims for 5 % | minus zero bp [95 %] | block | minus exact bp [95 %] | block |",
-            "|---|---:|---:|---|---:|---:|---|---:|---|---:|",
-        ]
+        rows = []
         for (s, label), (regret, profit) in stats.means.items():
             if s != strategy:
                 continue
@@ -522,8 +541,8 @@ def to_markdown(stats: OosStats) -> str:
                 if bench == DIRECT_DEFAULT:
                     needed = d.sims_needed if d is not None else None
                     cells.append(("-" if needed is None else f"~{needed}") if d is not None and d.contains_zero else "")
-            lines.append("| " + " | ".join(cells) + " |")
-        lines.append("")
+            rows.append(cells)
+        lines += [_table(rows, _INTERVAL_COLUMNS), ""]
         for r in (r for r in stats.spa if r.strategy == strategy):
             lines.append(
                 f"SPA (Hansen), does any label beat `{r.benchmark}` on mean next-day loss? p-values: lower "
@@ -544,11 +563,11 @@ def to_markdown(stats: OosStats) -> str:
                 f"Model confidence set at {r.size:.0%} (arch MCS, method R, block {r.block}, {r.reps} resamples): "
                 f"{', '.join(f'`{x}`' for x in r.included)} cannot be told apart from the best.",
                 "",
-                "| label | MCS p-value | in the set |",
-                "|---|---:|---|",
+                _table(
+                    [[f"`{k}`", _p(v), "yes" if k in r.included else "no"] for k, v in r.pvalues.items()], _MCS_COLUMNS
+                ),
+                "",
             ]
-            lines += [f"| `{k}` | {_p(v)} | {'yes' if k in r.included else 'no'} |" for k, v in r.pvalues.items()]
-            lines.append("")
     return "\n".join(lines)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from tabulate import tabulate
 
 from .. import compiled, workloads
 from ..files import atomic_dir
@@ -217,12 +218,13 @@ def _measure(repeats: int, large: bool, say: Callable[[str], None]) -> list[Targ
 
 
 def to_markdown(targets: list[Target]) -> str:
-    """The targets as a GitHub-flavoured markdown table."""
-    lines = ["| target | measured | goal | met | behind it |", "|---|---|---|---|---|"]
-    for t in targets:
-        met = {True: "yes", False: "**no**", None: "-"}[t.met]
-        lines.append(f"| {t.what} | {t.value:.3g} {t.unit} | {t.goal} | {met} | {t.detail} |")
-    return "\n".join(lines) + "\n"
+    """The targets as a GitHub-flavoured markdown table (tabulate's `github` format)."""
+    rows = [
+        [t.what, f"{t.value:.3g} {t.unit}", t.goal, {True: "yes", False: "**no**", None: "-"}[t.met], t.detail]
+        for t in targets
+    ]
+    headers = ("target", "measured", "goal", "met", "behind it")
+    return tabulate(rows, headers, tablefmt="github", disable_numparse=True) + "\n"
 
 
 def write_targets(

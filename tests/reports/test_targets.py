@@ -38,8 +38,9 @@ def test_markdown_and_files(tmp_path):
     """The markdown marks an unmet goal in bold; the JSON carries goal and verdict; the folder is whole."""
     rows = [_target(0.05, 0.1, False), _target(99.0, 100, True), _target(3.0, None, False)]
     text = to_markdown(rows)
-    assert text.splitlines()[0] == "| target | measured | goal | met | behind it |"
-    assert [line.split(" | ")[3] for line in text.splitlines()[2:]] == ["yes", "**no**", "-"]
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()]
+    assert cells[0] == ["target", "measured", "goal", "met", "behind it"] and text.endswith("|\n")
+    assert [row[3] for row in cells[2:]] == ["yes", "**no**", "-"]
     write_targets(str(tmp_path / "t"), rows, command="marketsim-opt targets --repeats 3")
     *table, blank, last = (tmp_path / "t" / "targets.md").read_text().splitlines(keepends=True)
     assert "".join(table) == text and blank == "\n"
