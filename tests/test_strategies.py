@@ -487,3 +487,39 @@ def test_as_float64():
     h, l = candidates(4, 5, seed=5)
     want = entry_exit_objective(p32.to(dtype=torch.float64), close_at_eod=True).score(h, l)
     torch.testing.assert_close(wide.score(h, l), want, rtol=0, atol=1e-12)
+
+
+@pytest.mark.cpu_dependent
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("close_at_eod", [False, True])
+@pytest.mark.parametrize(("s", "k", "n"), [(1, 1, 6), (140, 1, 6), (3, 40, 37), (2, 300, 200)])
+def test_stacked_legs_score_equals_one_call_per_leg(monkeypatch, s, k, n, close_at_eod, dtype):
+    """A small call scores all legs in one kernel call on the stacked legs: bit for bit the per-leg calls' sum,
+    for two legs (always-on) and three arbitrary ones, in float32 and float64."""
+    flat = synthetic_problem(s * n, 7, dtype=dtype)
+    problem = Problem(**{key: v.reshape(s, n) for key, v in flat.tensors().items()})
+    gen = torch.Generator().manual_seed(3)
+    legs = tuple((torch.rand(s, n, generator=gen, dtype=torch.float64) * 24 - 12).to(dtype) for _ in range(3))
+    h = torch.empty(s, k, dtype=torch.float64).uniform_(-0.03, 0.03, generator=gen).to(dtype)
+    l = torch.empty(s, k, dtype=torch.float64).uniform_(-0.03, 0.03, generator=gen).to(dtype)
+    calls = []
+    kernel = strategies.raw_profit_per_day
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return kernel(*args, **kwargs)
+
+    for objective in (always_on_objective(problem, close_at_eod=close_at_eod), Objective(problem, legs, close_at_eod)):
+        assert len(objective.legs) * s * k * n <= strategies.STACKED_LEGS_ELEMENTS
+        calls.clear()
+        monkeypatch.setattr(strategies, "raw_profit_per_day", counted)
+        stacked = objective.score(h, l)
+        assert len(calls) == 1
+        monkeypatch.setattr(strategies, "STACKED_LEGS_ELEMENTS", 0)
+        per_leg = objective.score(h, l)
+        assert len(calls) == 1 + len(objective.legs)
+        monkeypatch.undo()
+        assert stacked.shape == (s, k) and stacked.dtype == dtype
+        assert torch.equal(stacked, per_leg)
+        if s * k > 1:
+            assert per_leg.std() > 0  # the candidates really differ
