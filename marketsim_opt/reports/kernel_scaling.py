@@ -19,6 +19,7 @@ import torch
 
 from ..strategies import entry_exit_objective
 from ..workloads import SCALING_SIZES, scaling
+from .loglog import plot_log_log
 from .timing import seconds_per_call
 
 __all__ = ["ScalingPoint", "measure_kernel_scaling", "plot_kernel_scaling", "BATCH", "CANDIDATE_SEED"]
@@ -66,26 +67,10 @@ def measure_kernel_scaling(
 
 def plot_kernel_scaling(points: Sequence[ScalingPoint], paths: Sequence[str | Path], *, batch: int = BATCH) -> None:
     """Log-log plot of seconds per candidate against `N`, one line per mode, saved to each of `paths`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.2, 4.4))
+    lines = []
     for mode, marker in (("sequential", "o"), ("batched", "s")):
         mine = sorted((p for p in points if p.mode == mode), key=lambda p: p.n_days)
-        if not mine:
-            continue
         label = "sequential (one evaluation + .item())" if mode == "sequential" else f"batched (K={batch}) / K"
-        ax.plot([p.n_days for p in mine], [1e6 * p.seconds_per_eval for p in mine], marker=marker, label=label)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("days N")
-    ax.set_ylabel("microseconds per evaluated candidate")
-    ax.set_title("Kernel cost per evaluation (entry/exit, 1 thread)", fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    for path in paths:
-        fig.savefig(path, dpi=110)
-    plt.close(fig)
+        lines.append((label, marker, [p.n_days for p in mine], [1e6 * p.seconds_per_eval for p in mine]))
+    title = "Kernel cost per evaluation (entry/exit, 1 thread)"
+    plot_log_log(lines, paths, ylabel="microseconds per evaluated candidate", title=title)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..workloads import SCALING_SIZES, run, scaling
+from .loglog import plot_log_log
 from .timing import seconds_per_call
 
 __all__ = ["OptimizationPoint", "measure_optimizer_scaling", "plot_optimizer_scaling", "METHODS", "DIRECT_BUDGET"]
@@ -59,24 +60,10 @@ def measure_optimizer_scaling(
 
 def plot_optimizer_scaling(points: Sequence[OptimizationPoint], paths: Sequence[str | Path]) -> None:
     """Log-log plot of seconds per optimization against `N`, one line per method, saved to each of `paths`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.2, 4.4))
+    lines = []
     for label, marker in zip(METHODS, "os", strict=True):
         mine = sorted((p for p in points if p.method == label), key=lambda p: p.n_days)
-        if mine:
-            ax.plot([p.n_days for p in mine], [1e3 * p.seconds for p in mine], marker=marker, label=label)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("days N")
-    ax.set_ylabel("milliseconds per optimization")
-    ax.set_title("One optimization (entry/exit, intraday, 1 thread)", fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    for path in paths:
-        fig.savefig(path, dpi=110)
-    plt.close(fig)
+        lines.append((label, marker, [p.n_days for p in mine], [1e3 * p.seconds for p in mine]))
+    plot_log_log(
+        lines, paths, ylabel="milliseconds per optimization", title="One optimization (entry/exit, intraday, 1 thread)"
+    )
