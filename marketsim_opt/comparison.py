@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
-from tabulate import tabulate
 
 from .files import atomic_write
 from .optimizers import registry
@@ -188,6 +187,8 @@ def to_markdown(rows: Sequence[Row]) -> str:
         + [_bp(r.regret_bp_mean), _bp(r.regret_bp_max)]
         for r in rows
     ]
+    from tabulate import tabulate  # here, not at the top: asv's environments install the package --no-deps
+
     headers, align = zip(*_COLUMNS, strict=True)
     return tabulate(cells, headers, tablefmt="pipe", disable_numparse=True, colalign=align) + "\n"
 

@@ -24,7 +24,6 @@ from dataclasses import astuple, dataclass, fields
 
 import numpy as np
 import torch
-from tabulate import tabulate
 
 from . import workloads
 from .data import OHLC, DataError, Problem, backtest_windows, bars_to_moves, forecast_moves, forecast_source
@@ -394,6 +393,8 @@ def to_markdown(summaries: Sequence[OosSummary]) -> str:
         + ["0" if abs(s.regret_bp) < 1e-6 else f"{s.regret_bp:.3g}", f"{s.next_day_bp:+.3f}"]  # exact's: round-off
         for s in summaries
     ]
+    from tabulate import tabulate  # here, not at the top: asv's environments install the package --no-deps
+
     align = ("left",) * 4 + ("right",) * 4
     return tabulate(rows, _HEADERS, tablefmt="pipe", disable_numparse=True, colalign=align) + "\n"
 

@@ -373,33 +373,53 @@ def exit_code(changes: list[Change]) -> int:
     return 1 if any(c.verdict == "regression" for c in changes) else 0
 
 
+#: The table's columns: (header, alignment); the numbers are right-aligned.
+COLUMNS = (
+    ("verdict", "left"),
+    ("benchmark", "left"),
+    ("kind", "left"),
+    ("BASE", "right"),
+    ("HEAD", "right"),
+    ("HEAD/BASE", "right"),
+    ("note", "left"),
+)
+
+
 def to_markdown(changes: list[Change], base: str, head: str, *, all_rows: bool = False) -> str:
     """The counts line and the table: every row that is not unchanged (allowed ones grouped by reason), or all."""
     count = {v: sum(c.verdict == v for c in changes) for v in ORDER}
     skipped = sum(count[v] for v in UNDECIDED if v.startswith("skipped"))
-    lines = [
+    counts = (
         f"Gate: {base[:8]} (BASE) -> {head[:8]} (HEAD): {count['regression']} regression(s), "
         f"{count['improvement']} improvement(s), {count['unchanged']} unchanged, {count['failed']} failed, "
-        f"{count['missing']} missing, {skipped} skipped, {count['allowed']} allowed",
-        "",
-        "| verdict | benchmark | kind | BASE | HEAD | HEAD/BASE | note |",
-        "|---|---|---|---:|---:|---:|---|",
+        f"{count['missing']} missing, {skipped} skipped, {count['allowed']} allowed"
+    )
+    rows = [
+        [
+            c.verdict,
+            f"`{c.benchmark}`",
+            c.kind,
+            _fmt(c.base),
+            _fmt(c.head),
+            "-" if c.ratio is None else f"{c.ratio:.3g}",
+        ]
+        + [c.note]
+        for c in changes
+        if all_rows or c.verdict not in ("allowed", "unchanged")
     ]
-    for c in changes:
-        if not all_rows and c.verdict in ("allowed", "unchanged"):
-            continue
-        ratio = "-" if c.ratio is None else f"{c.ratio:.3g}"
-        lines.append(
-            f"| {c.verdict} | `{c.benchmark}` | {c.kind} | {_fmt(c.base)} | {_fmt(c.head)} | {ratio} | {c.note} |"
-        )
     if not all_rows:
         reasons: dict[str, int] = {}
         for c in changes:
             if c.verdict == "allowed":
                 reasons[c.note] = reasons.get(c.note, 0) + 1
-        for reason, n in reasons.items():
-            lines.append(f"| allowed | {n} metric(s) skipped on both commits | - | - | - | - | {reason} |")
-    return "\n".join(lines) + "\n"
+        rows += [
+            ["allowed", f"{n} metric(s) skipped on both commits", "-", "-", "-", "-", r] for r, n in reasons.items()
+        ]
+    from tabulate import tabulate  # installed with asv, whose absence `main` reports first (exit 2)
+
+    headers, align = zip(*COLUMNS, strict=True)
+    table = tabulate(rows, headers, tablefmt="pipe", disable_numparse=True, colalign=align)
+    return f"{counts}\n\n{table}\n"
 
 
 def _fmt(value) -> str:

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tabulate import tabulate
 
 from ..files import OutputError, atomic_write
 from .extras import MissingExtraError, require_extra
@@ -496,6 +495,8 @@ _MCS_COLUMNS = (("label", "left"), ("MCS p-value", "right"), ("in the set", "lef
 
 def _table(rows: list[list[str]], columns: tuple[tuple[str, str], ...]) -> str:
     """`rows` of formatted cells as a markdown table (tabulate's `pipe` format), without a final newline."""
+    from tabulate import tabulate  # here, not at the top: asv's environments install the package --no-deps
+
     headers, align = zip(*columns, strict=True)
     return tabulate(rows, headers, tablefmt="pipe", disable_numparse=True, colalign=align)
 

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from tabulate import tabulate
 
 from .. import compiled, workloads
 from ..files import atomic_dir
@@ -223,6 +222,8 @@ def to_markdown(targets: list[Target]) -> str:
         [t.what, f"{t.value:.3g} {t.unit}", t.goal, {True: "yes", False: "**no**", None: "-"}[t.met], t.detail]
         for t in targets
     ]
+    from tabulate import tabulate  # here, not at the top: asv's environments install the package --no-deps
+
     headers = ("target", "measured", "goal", "met", "behind it")
     return tabulate(rows, headers, tablefmt="github", disable_numparse=True) + "\n"
 

@@ -24,6 +24,12 @@ sys.modules[_spec.name] = gate
 _spec.loader.exec_module(gate)
 GATE_RUN_ASV = gate.run_asv  # the real one, for tests that fake only what it runs
 
+
+def unpadded(text: str) -> str:
+    """`text` with the table's column padding (tabulate's) squeezed to one space, as the assertions spell rows."""
+    return re.sub(r"(?<=\|) {2,}| {2,}(?=\|)", " ", text)
+
+
 WIDE_CI = {"ci_99_a": 0.0, "ci_99_b": 1e9}  # only the samples decide
 SAMPLES = [1.0 + 0.005 * i for i in range(40)]  # 1.0 .. 1.195 s
 
@@ -183,7 +189,7 @@ def test_main_judges_instruction_counts_by_default(monkeypatch, capsys):
     runs = fake_run(monkeypatch, values)
     assert gate.main(["base", "head"]) == 1
     assert len(runs) == 1 and runs[0]["instructions"] is True and gate.INSTRUCTION_BENCH in runs[0]["bench"]
-    assert f"| regression | `{INSTR}` | instructions |" in capsys.readouterr().out
+    assert f"| regression | `{INSTR}` | instructions |" in unpadded(capsys.readouterr().out)
 
 
 def test_main_with_timings_runs_the_tier_once_apart(monkeypatch):
@@ -244,11 +250,11 @@ def v(value) -> tuple:
 
 
 def gate_main(monkeypatch, capsys, base: dict, head: dict, *args: str, expected=None, references=()):
-    """Run gate.main on fake results (`--no-instructions` unless asked): (exit code, stdout, stderr)."""
+    """Run gate.main on fake results (`--no-instructions` unless asked): (exit code, stdout unpadded, stderr)."""
     fake_run(monkeypatch, {"base": base, "head": head}, expected, references)
     code = gate.main(["base", "head", *(args or ("--no-instructions",))])
     out, err = capsys.readouterr()
-    return code, out, err
+    return code, unpadded(out), err
 
 
 def test_all_nan_on_base_cannot_decide_and_lists_the_rows(monkeypatch, capsys):
@@ -654,3 +660,18 @@ def test_json_is_strict(monkeypatch, capsys, tmp_path):
 
     payload = json.loads(out_json.read_text(), parse_constant=refuse)
     assert payload["exit_code"] == 1 and payload["rows"][0]["ratio"] is None
+
+
+def test_the_table_is_markdown_with_the_numbers_right_aligned():
+    """Header, alignment line (BASE, HEAD and the ratio right-aligned), one line per row, the columns lined up."""
+    changes = [
+        gate.Change(SYNCS, "deterministic", 3, 4, 4 / 3, "regression"),
+        gate.Change(REGRET, "deterministic", None, 0.5, None, "skipped on BASE", "NaN on BASE"),
+    ]
+    counts, blank, *table = gate.to_markdown(changes, "a" * 40, "b" * 40).splitlines()
+    assert counts.startswith("Gate: aaaaaaaa (BASE) -> bbbbbbbb (HEAD): 1 regression(s)") and blank == ""
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in table]
+    assert cells[0] == [name for name, _ in gate.COLUMNS]
+    assert [c.endswith(":") for c in cells[1]] == [align == "right" for _, align in gate.COLUMNS]
+    assert cells[2] == ["regression", f"`{SYNCS}`", "deterministic", "3", "4", "1.33", ""]
+    assert cells[3][3:6] == ["-", "0.5", "-"] and len({len(line) for line in table}) == 1
