@@ -32,6 +32,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tabulate import tabulate  # installed with asv; for --perturb, in the asv environment: pip install tabulate
+
 HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("tools_gate", HERE / "gate.py")
 gate = importlib.util.module_from_spec(_spec)
@@ -53,19 +55,24 @@ def _pct(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
+def table(rows: list[list[str]], columns: tuple[tuple[str, str], ...]) -> list[str]:
+    """`rows` of formatted cells as the lines of a markdown table (tabulate's pipe format); `columns`: (header,
+    alignment)."""
+    headers, align = zip(*columns, strict=True)
+    return tabulate(rows, headers, tablefmt="pipe", disable_numparse=True, colalign=align).splitlines()
+
+
 def spread_table(per_benchmark: dict[str, list[float]]) -> list[str]:
     """Markdown rows: per benchmark, its ratios' range and the median and largest |ratio - 1|."""
-    lines = [
-        "| benchmark | comparisons | min ratio | max ratio | median spread | max spread |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
+    rows = []
     for name, values in sorted(per_benchmark.items()):
         spread = sorted(abs(r - 1) for r in values)
-        lines.append(
-            f"| `{name}` | {len(values)} | {min(values):.6f} | {max(values):.6f} "
-            f"| {statistics.median(spread):.2e} | {spread[-1]:.2e} |"
+        rows.append(
+            [f"`{name}`", str(len(values)), f"{min(values):.6f}", f"{max(values):.6f}"]
+            + [f"{statistics.median(spread):.2e}", f"{spread[-1]:.2e}"]
         )
-    return lines
+    numbers = ("comparisons", "min ratio", "max ratio", "median spread", "max spread")
+    return table(rows, (("benchmark", "left"), *((n, "right") for n in numbers)))
 
 
 def perturbed(copies: int, out: str | None) -> int:
@@ -181,22 +188,30 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     how = f"one interleaved asv run ({gate.TIMING_ROUNDS} rounds)" if timings else "one asv run"
-    lines = [
-        f"A/A spread: {args.copies} comparisons of the same code, {how}, benchmarks /{args.bench}/",
-        "",
-        "| kind | metrics compared | median ratio | 1st pct | 99th pct | max ratio (benchmark) | flagged |",
-        "|---|---:|---:|---:|---:|---|---:|",
-    ]
+    rows = []
     for kind, values in ratios.items():
         if not values:
             continue
         values.sort()
         top, name = worst[kind]
-        lines.append(
-            f"| {LABELS.get(kind, kind)} | {len(values)} | {statistics.median(values):.3f} | {_pct(values, 0.01):.3f} "
-            f"| {_pct(values, 0.99):.3f} "
-            f"| {top:.3f} (`{name}`) | {flagged[kind]} |"
+        rows.append(
+            [LABELS.get(kind, kind), str(len(values)), f"{statistics.median(values):.3f}", f"{_pct(values, 0.01):.3f}"]
+            + [f"{_pct(values, 0.99):.3f}", f"{top:.3f} (`{name}`)", str(flagged[kind])]
         )
+    columns = (
+        ("kind", "left"),
+        ("metrics compared", "right"),
+        ("median ratio", "right"),
+        ("1st pct", "right"),
+        ("99th pct", "right"),
+        ("max ratio (benchmark)", "left"),
+        ("flagged", "right"),
+    )
+    lines = [
+        f"A/A spread: {args.copies} comparisons of the same code, {how}, benchmarks /{args.bench}/",
+        "",
+        *table(rows, columns),
+    ]
     if per_benchmark:
         lines += [
             "",
