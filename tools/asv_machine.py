@@ -17,8 +17,13 @@ import argparse
 import json
 import os
 import platform
-import tempfile
+import sys
 from pathlib import Path
+
+if str(Path(__file__).resolve().parent) not in sys.path:  # the tools' shared _atomic, also when loaded by path
+    sys.path.append(str(Path(__file__).resolve().parent))
+
+from _atomic import write_text_atomic  # noqa: E402
 
 __all__ = ["hardware", "register", "MACHINE_FILE"]
 
@@ -68,10 +73,7 @@ def register(name: str, path: Path = MACHINE_FILE) -> dict[str, str]:
     info = hardware(name)
     entries[name] = info
     entries.setdefault("version", API_VERSION)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
-        json.dump(entries, tmp, indent=4)
-        tmp.write("\n")
-    os.replace(tmp.name, path)
+    write_text_atomic(path, json.dumps(entries, indent=4) + "\n")
     return info
 
 

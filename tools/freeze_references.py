@@ -22,16 +22,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+if str(REPO / "tools") not in sys.path:  # the tools' shared _atomic, also when this file is loaded by path
+    sys.path.append(str(REPO / "tools"))
+
+from _atomic import write_text_atomic  # noqa: E402
 
 from benchmarks.ruler import references as refs  # noqa: E402
 
@@ -162,22 +164,6 @@ def is_ours(path: Path) -> bool:
     return isinstance(doc, dict) and doc.get("generated_by") == refs.GENERATED_BY
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same folder and `os.replace`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a committed data file is world-readable
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def freeze(directory: Path) -> int:
     """Write every workload's reference into `directory`; 2 (nothing written) if a target is not this tool's."""
     targets = {name: directory / f"{name}.json" for name in refs.WORKLOADS}
@@ -190,7 +176,8 @@ def freeze(directory: Path) -> int:
             return 2
     docs = workload_documents()
     for name, path in targets.items():
-        write_atomic(path, dumps(docs[name]) + "\n")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, dumps(docs[name]) + "\n")
         log(f"wrote {refs.display_path(path)}")
     return 0
 

@@ -90,6 +90,11 @@ from functools import cache
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO / "tools") not in sys.path:  # the tools' shared _atomic, also when this file is loaded by path (tests)
+    sys.path.append(str(REPO / "tools"))
+
+from _atomic import write_text_atomic  # noqa: E402
+
 INSTALL = "pip install -c constraints.txt -e '.[bench]'"
 
 #: Metrics with no noise: any increase is a regression.
@@ -622,16 +627,9 @@ def judge_results(
 
 
 def write_json(path: Path, payload: dict) -> None:
-    """Write `payload` to `path` atomically (a temporary file beside it, then os.replace)."""
-    path = path.resolve()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(payload, indent=1) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write `payload` to `path` atomically (`_atomic.write_text_atomic`: a temporary file beside it, then
+    os.replace)."""
+    write_text_atomic(path.resolve(), json.dumps(payload, indent=1) + "\n")
 
 
 def _strict(row: dict) -> dict:
