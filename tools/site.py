@@ -124,10 +124,9 @@ def npm_install(prefix: Path = SITE) -> Path:
 
 
 def _write(path: Path, text: str) -> None:
-    """Write through a temp file in the same folder and os.replace."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    """Write through a temp file beside it and os.replace (the file keeps the usual permissions)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -183,6 +182,7 @@ def add_reports(html_dir: Path, reports_dir: Path, node_modules: Path) -> Path:
     if f'id="{NAV_LINK_ID}"' not in text and nav not in text:
         raise SiteError(f"{index} has no `{nav}` to add the reports link to (asv's template changed)")
     tmp = Path(tempfile.mkdtemp(dir=html_dir, prefix=".reports.", suffix=".tmp"))
+    tmp.chmod(0o755)  # mkdtemp's 0700 would hide the pages from a web server
     try:
         sections = []
         for folder in folders:

@@ -66,13 +66,53 @@ def serve_dir():
     return serve
 
 
+def _harness_missing() -> str | None:
+    """Why the browser check cannot run here, or None."""
+    for module in ("playwright", "pytest_playwright"):
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed (the bench extra)"
+    return None if shutil.which("chromium") else "no `chromium` on PATH (Debian: apt-get install -y chromium)"
+
+
+def _could_not_run(config: pytest.Config, reason: str) -> None:
+    """In the test suite a skip; on a --site-dir (the site check proper) exit 2, neither a pass nor a failure."""
+    if config.getoption("--site-dir", default=None):
+        pytest.exit(f"the site check could not run: {reason}", returncode=2)
+    pytest.skip(reason)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    reason = _harness_missing()
+    if reason and session.config.getoption("--site-dir", default=None):
+        pytest.exit(f"the site check could not run: {reason}", returncode=2)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On a --site-dir, the check's own tests (on broken copies of the throwaway site) are deselected."""
+    if config.getoption("--site-dir", default=None):
+        own = [item for item in items if "broken_copy" in getattr(item, "fixturenames", ())]
+        config.hook.pytest_deselected(items=own)
+        items[:] = [item for item in items if item not in own]
+
+
 @pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+def browser_type_launch_args(browser_type_launch_args: dict, pytestconfig: pytest.Config) -> dict:
     """pytest-playwright launches Debian's chromium (no `playwright install`)."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("no `chromium` on PATH (Debian: apt-get install -y chromium)")
-    return {**browser_type_launch_args, "executable_path": chromium}
+    reason = _harness_missing()
+    if reason:
+        _could_not_run(pytestconfig, reason)
+    return {**browser_type_launch_args, "executable_path": shutil.which("chromium")}
+
+
+@pytest.fixture(scope="session")
+def browser(launch_browser, pytestconfig: pytest.Config):
+    """pytest-playwright's browser; a chromium that will not start is the harness's failure, not the site's."""
+    try:
+        browser = launch_browser()
+    except Exception as exc:  # playwright's Error: no display, sandbox refused, a broken install
+        _could_not_run(pytestconfig, f"cannot launch chromium: {str(exc).strip().splitlines()[0]}")
+    yield browser
+    browser.close()
 
 
 @pytest.fixture(scope="session")
