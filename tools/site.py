@@ -42,6 +42,10 @@ from pathlib import Path
 
 import jinja2
 
+if str(Path(__file__).resolve().parent) not in sys.path:  # the tools' shared _atomic, also when loaded by path
+    sys.path.append(str(Path(__file__).resolve().parent))
+from _atomic import write_text_atomic  # noqa: E402
+
 SITE = Path(__file__).resolve().with_name("site")  # package.json, package-lock.json, reports.html.j2
 VENDOR = "vendor"
 REPORTS = "reports"
@@ -123,13 +127,6 @@ def npm_install(prefix: Path = SITE) -> Path:
     return prefix / "node_modules"
 
 
-def _write(path: Path, text: str) -> None:
-    """Write through a temp file beside it and os.replace (the file keeps the usual permissions)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def vendor(
     root: Path, html_files: list[Path], assets: dict[str, str], extras: tuple[str, ...], node_modules: Path
 ) -> None:
@@ -159,7 +156,7 @@ def vendor(
         (root / VENDOR / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(node_modules / rel, root / VENDOR / rel)
     for path, text in texts.items():
-        _write(path, text)
+        write_text_atomic(path, text)
 
 
 def _kind(folder: Path) -> tuple[str, str] | None:
@@ -214,7 +211,7 @@ def add_reports(html_dir: Path, reports_dir: Path, node_modules: Path) -> Path:
             f'\n        <li><p class="navbar-text"><a id="{NAV_LINK_ID}" class="navbar-link" '
             f'href="{REPORTS}/index.html">Reports: profiles, memory, regret vs time</a></p></li>'
         )
-        _write(index, text.replace(nav, nav + link, 1))
+        write_text_atomic(index, text.replace(nav, nav + link, 1))
     return html_dir / REPORTS / "index.html"
 
 
