@@ -7,6 +7,7 @@ marketsim-opt memory    a workload under memray: capture, flame graph, peak (rep
 marketsim-opt report    regret-vs-time plot with Pareto front, out-of-sample profit, kernel scaling (reports/report)
 marketsim-opt targets   the performance targets as ratios measured in one run (reports/targets)
 marketsim-opt oos       walk-forward out-of-sample profit of every method: oos.csv, oos.md (reports/oos)
+marketsim-opt oos-summary  one table over several oos runs: mean next-day profit, exact minus DIRECT@default
 """
 
 from __future__ import annotations
@@ -303,6 +304,20 @@ def cmd_oos(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_oos_summary(args: argparse.Namespace) -> int:
+    """One table over the `oos` output folders given: mean next-day profit per series, strategy and method."""
+    from .reports.machine import stamp
+    from .reports.oos_summary import is_summary_head, read_run, summarise, to_markdown
+
+    runs = [read_run(folder) for folder in args.run_dirs]  # every folder checked before any bootstrap runs
+    text = to_markdown(summarise(runs))
+    print(text, end="")
+    if args.out is not None:
+        written = f"{text}\nMeasured by {stamp(args.command_line)}.\n"
+        atomic_write(args.out, lambda fh: fh.write(written), first_line=is_summary_head, force=args.force)
+    return 0
+
+
 _FORCE_HELP = "replace an existing output that is not an earlier output of this command"
 
 
@@ -353,6 +368,8 @@ def check_args(args: argparse.Namespace) -> None:
             check_output_file(args.csv_out, first_line=csv_header(), force=args.force, what="--csv-out")
     if args.command == "oos":
         _check_oos_args(args)
+    if args.command == "oos-summary":
+        _check_oos_summary_args(args)
     if args.command in NEEDS:
         require_extra(NEEDS[args.command], f"marketsim-opt {args.command}")
     if args.command in ("profile", "memory", "report", "targets", "oos"):
@@ -371,6 +388,22 @@ def _check_oos_args(args: argparse.Namespace) -> None:
         parse_budget(budget)
     for module, extra in OOS_STATS_NEEDS:
         require_extra((module,), "marketsim-opt oos's statistics and plot", extra=extra)
+
+
+def _check_oos_summary_args(args: argparse.Namespace) -> None:
+    """`oos-summary`'s folders given once each, its `--out` (refused unless new, an earlier output or `--force`)
+    and arch; the folders' contents are checked by `cmd_oos_summary`, before any statistics run."""
+    from .reports.oos_summary import is_summary_head
+
+    seen: dict[str, str] = {}
+    for folder in args.run_dirs:
+        key = os.path.realpath(folder)
+        if key in seen:
+            raise ValueError(f"RUN_DIR: {folder!r} and {seen[key]!r} are the same folder; name each run once")
+        seen[key] = folder
+    if args.out is not None:
+        check_output_file(args.out, first_line=is_summary_head, force=args.force, what="--out")
+    require_extra(("arch",), "marketsim-opt oos-summary's bootstrap intervals", extra="oos")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -477,6 +510,19 @@ def build_parser() -> argparse.ArgumentParser:
     oos.add_argument("--force", action="store_true", help=_FORCE_HELP)
     common(oos)
     oos.set_defaults(func=cmd_oos)
+
+    oos_summary = sub.add_parser(
+        "oos-summary",
+        help="one table over several oos output folders: mean next-day profit, exact minus DIRECT@default",
+    )
+    oos_summary.add_argument(
+        "run_dirs", nargs="+", metavar="RUN_DIR", help="output folders of `marketsim-opt oos --out`, in table order"
+    )
+    oos_summary.add_argument(
+        "--out", metavar="FILE.md", help="also write the table, with a provenance line (command, machine, date), here"
+    )
+    oos_summary.add_argument("--force", action="store_true", help=_FORCE_HELP)
+    oos_summary.set_defaults(func=cmd_oos_summary)
     return parser
 
 
