@@ -112,7 +112,7 @@ def test_errors_are_one_line_and_exit_2(argv, message, capsys):
 def test_module_entry_point():
     """`python -m marketsim_opt --help` lists every command; a usage error there is one line and exit 2."""
     out = subprocess.run([sys.executable, "-m", "marketsim_opt", "--help"], capture_output=True, text=True, check=True)
-    assert "{run,compare,profile,memory,report,targets,oos}" in out.stdout
+    assert "{run,compare,profile,memory,report,targets,oos,oos-summary}" in out.stdout
     bad = subprocess.run([sys.executable, "-m", "marketsim_opt", "run", "--nope"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr == "marketsim-opt: bad input: unrecognized arguments: --nope (see marketsim-opt --help)\n"
