@@ -19,6 +19,7 @@ from .optimizers import registry
 from .optimizers.api import check_budget, check_method
 from .optimizers.registry import takes_budget
 from .quality import exact_optimum, regret_bp
+from .tables import is_header_row, markdown_table
 from .workloads import STRATEGIES, Workload, run
 
 __all__ = [
@@ -187,16 +188,13 @@ def to_markdown(rows: Sequence[Row]) -> str:
         + [_bp(r.regret_bp_mean), _bp(r.regret_bp_max)]
         for r in rows
     ]
-    from tabulate import tabulate  # here, not at the top: asv's environments install the package --no-deps
-
-    headers, align = zip(*_COLUMNS, strict=True)
-    return tabulate(cells, headers, tablefmt="pipe", disable_numparse=True, colalign=align) + "\n"
+    return markdown_table(cells, _COLUMNS) + "\n"
 
 
 def is_markdown_head(line: str) -> bool:
     """Whether `line` is the header row of a `to_markdown` table, whatever its column widths: how `compare --out`
     recognises a file it wrote before (its first line)."""
-    return [cell.strip() for cell in line.strip().strip("|").split("|")] == [name for name, _ in _COLUMNS]
+    return is_header_row(line, _COLUMNS)
 
 
 def _bp(value: float) -> str:

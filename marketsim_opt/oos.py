@@ -32,6 +32,7 @@ from .optimizers.api import check_budget, check_method
 from .optimizers.registry import takes_budget
 from .quality import exact_optimum, regret_bp, score_f64
 from .strategies import Objective, build_objective
+from .tables import markdown_table
 from .workloads import STRATEGIES, Workload
 
 __all__ = [
@@ -373,16 +374,10 @@ def summary(rows: Sequence[OosRow]) -> list[OosSummary]:
     return out
 
 
-#: The columns of `to_markdown`'s table; the numbers are right-aligned.
-_HEADERS = (
-    "series",
-    "strategy",
-    "method",
-    "budget",
-    "simulations",
-    "in-sample profit bp",
-    "regret bp",
-    "next-day profit bp",
+#: The columns of `to_markdown`'s table: (header, alignment); the numbers are right-aligned.
+_COLUMNS = (
+    *((name, "left") for name in ("series", "strategy", "method", "budget")),
+    *((name, "right") for name in ("simulations", "in-sample profit bp", "regret bp", "next-day profit bp")),
 )
 
 
@@ -393,10 +388,7 @@ def to_markdown(summaries: Sequence[OosSummary]) -> str:
         + ["0" if abs(s.regret_bp) < 1e-6 else f"{s.regret_bp:.3g}", f"{s.next_day_bp:+.3f}"]  # exact's: round-off
         for s in summaries
     ]
-    from tabulate import tabulate  # here, not at the top: asv's environments install the package --no-deps
-
-    align = ("left",) * 4 + ("right",) * 4
-    return tabulate(rows, _HEADERS, tablefmt="pipe", disable_numparse=True, colalign=align) + "\n"
+    return markdown_table(rows, _COLUMNS) + "\n"
 
 
 # --- the CSV ------------------------------------------------------------------------------------

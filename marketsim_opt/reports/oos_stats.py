@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..files import OutputError, atomic_write
+from ..tables import markdown_table
 from .extras import MissingExtraError, require_extra
 
 __all__ = [
@@ -493,14 +494,6 @@ _INTERVAL_COLUMNS = (
 _MCS_COLUMNS = (("label", "left"), ("MCS p-value", "right"), ("in the set", "left"))
 
 
-def _table(rows: list[list[str]], columns: tuple[tuple[str, str], ...]) -> str:
-    """`rows` of formatted cells as a markdown table (tabulate's `pipe` format), without a final newline."""
-    from tabulate import tabulate  # here, not at the top: asv's environments install the package --no-deps
-
-    headers, align = zip(*columns, strict=True)
-    return tabulate(rows, headers, tablefmt="pipe", disable_numparse=True, colalign=align)
-
-
 def to_markdown(stats: OosStats) -> str:
     """`oos-stats.md`: per strategy, the intervals against the three benchmarks, SPA, MCS, sims and block lengths."""
     lines = [
@@ -543,7 +536,7 @@ def to_markdown(stats: OosStats) -> str:
                     needed = d.sims_needed if d is not None else None
                     cells.append(("-" if needed is None else f"~{needed}") if d is not None and d.contains_zero else "")
             rows.append(cells)
-        lines += [_table(rows, _INTERVAL_COLUMNS), ""]
+        lines += [markdown_table(rows, _INTERVAL_COLUMNS), ""]
         for r in (r for r in stats.spa if r.strategy == strategy):
             lines.append(
                 f"SPA (Hansen), does any label beat `{r.benchmark}` on mean next-day loss? p-values: lower "
@@ -564,7 +557,7 @@ def to_markdown(stats: OosStats) -> str:
                 f"Model confidence set at {r.size:.0%} (arch MCS, method R, block {r.block}, {r.reps} resamples): "
                 f"{', '.join(f'`{x}`' for x in r.included)} cannot be told apart from the best.",
                 "",
-                _table(
+                markdown_table(
                     [[f"`{k}`", _p(v), "yes" if k in r.included else "no"] for k, v in r.pvalues.items()], _MCS_COLUMNS
                 ),
                 "",

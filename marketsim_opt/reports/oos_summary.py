@@ -23,6 +23,7 @@ import numpy as np
 
 from ..data import DataError
 from ..oos import OosRow, read_oos_csv
+from ..tables import is_header_row, markdown_table
 from . import oos_stats
 
 __all__ = [
@@ -164,16 +165,13 @@ def difference_cell(d: oos_stats.Difference) -> str:
 
 def to_markdown(rows: Sequence[SummaryRow], *, reps: int = REPS, seed: int = SEED) -> str:
     """The table (tabulate's `pipe` format, header row first), a blank line and a line saying what it shows."""
-    from tabulate import tabulate  # here, not at the top: asv's environments install the package --no-deps
-
     cells = [
         [r.series, r.strategy, str(r.n_sims)]
         + ["-" if r.means[label] is None else _bp(r.means[label]) for label, _ in METHODS]
         + [difference_cell(r.difference)]
         for r in rows
     ]
-    headers, align = zip(*COLUMNS, strict=True)
-    table = tabulate(cells, headers, tablefmt="pipe", disable_numparse=True, colalign=align)
+    table = markdown_table(cells, COLUMNS)
     legend = (
         "Mean next-day profit in bp of the previous close over the run's simulations (`-`: the run has no such "
         "method); exact minus DIRECT@default: mean [95 % interval] from arch's stationary block bootstrap of the "
@@ -186,4 +184,4 @@ def to_markdown(rows: Sequence[SummaryRow], *, reps: int = REPS, seed: int = SEE
 def is_summary_head(line: str) -> bool:
     """Whether `line` is the header row of a `to_markdown` table, whatever its column widths: how `oos-summary
     --out` recognises a file it wrote before (its first line)."""
-    return [cell.strip() for cell in line.strip().strip("|").split("|")] == [name for name, _ in COLUMNS]
+    return is_header_row(line, COLUMNS)
