@@ -17,7 +17,7 @@ import contextlib
 import os
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from . import workloads
 from .comparison import (
@@ -131,13 +131,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
     table = to_markdown(rows)
     print(table, end="")
     if args.out is not None:
-        from .reports.machine import stamp
-
-        written = f"{table}\nMeasured by {stamp(args.command_line)}.\n"
-        atomic_write(args.out, lambda fh: fh.write(written), first_line=is_markdown_head, force=args.force)
+        _write_table(args, table, first_line=is_markdown_head)
     if args.csv_out is not None:
         write_csv(rows, args.csv_out, force=args.force)
     return 0
+
+
+def _write_table(args: argparse.Namespace, text: str, *, first_line: Callable[[str], bool]) -> None:
+    """`text` and its provenance line (the command as typed, the machine, the date) into `args.out`, atomically;
+    an existing file whose first line fails `first_line` is only replaced with `--force`."""
+    from .reports.machine import stamp
+
+    written = f"{text}\nMeasured by {stamp(args.command_line)}.\n"
+    atomic_write(args.out, lambda fh: fh.write(written), first_line=first_line, force=args.force)
 
 
 #: Seconds before `run`'s progress bar appears: a run that ends sooner prints no bar at all.
@@ -306,15 +312,13 @@ def cmd_oos(args: argparse.Namespace) -> int:
 
 def cmd_oos_summary(args: argparse.Namespace) -> int:
     """One table over the `oos` output folders given: mean next-day profit per series, strategy and method."""
-    from .reports.machine import stamp
     from .reports.oos_summary import is_summary_head, read_run, summarise, to_markdown
 
     runs = [read_run(folder) for folder in args.run_dirs]  # every folder checked before any bootstrap runs
     text = to_markdown(summarise(runs))
     print(text, end="")
     if args.out is not None:
-        written = f"{text}\nMeasured by {stamp(args.command_line)}.\n"
-        atomic_write(args.out, lambda fh: fh.write(written), first_line=is_summary_head, force=args.force)
+        _write_table(args, text, first_line=is_summary_head)
     return 0
 
 
