@@ -11,7 +11,7 @@ Two kinds of region count them, each per thread and nestable (a count inside an 
 every enclosing region of its kind):
 
 - `accounting()`: **what the package says it did**, at no cost per torch call.  The package makes each of
-  its own read-backs through a *declared read-back* (`read_item(t)`, `read_list(t)`), which records one
+  its own read-backs through a *declared read-back* (`read_item(t)`, `read_list(t)`, `read_array(t)`), which records one
   read-back, by method name, into every accounting region open in the calling thread.  An undeclared
   read-back is not seen on CPU.  The optimizers' `OptimizeResult.syncs` is such an account.
 - `count_syncs()`: **what really happened**, for users and tests: a `torch.overrides.TorchFunctionMode`
@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
@@ -52,6 +53,7 @@ __all__ = [
     "count_syncs",
     "read_item",
     "read_list",
+    "read_array",
     "on_evaluations",
     "record_evaluations",
     "to_device",
@@ -187,6 +189,20 @@ def read_list(t: torch.Tensor) -> list | bool | int | float | complex:
     _declare("tolist")
     try:
         return t.tolist()
+    finally:
+        _state.declared -= 1
+
+
+def read_array(t: torch.Tensor) -> np.ndarray:
+    """`t`'s values as a new host numpy array, declared as one read-back: `t.numpy()` copied for a CPU tensor
+    (a `numpy` read-back; no Python number per element, unlike `tolist`), `t.tolist()` on another device.
+
+    Counts like `read_item`.
+    """
+    cpu = t.device.type == "cpu"
+    _declare("numpy" if cpu else "tolist")
+    try:
+        return t.detach().numpy().copy() if cpu else np.asarray(t.tolist())
     finally:
         _state.declared -= 1
 

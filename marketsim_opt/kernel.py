@@ -125,7 +125,7 @@ def raw_profit_per_day(
     low_pred: Tensor,
     positions: Tensor,
     *,
-    close_at_eod: bool = False,
+    close_at_eod: bool | Tensor = False,
     trading_fee: float = 0.0005,
 ) -> Tensor:
     """`profit_per_day` without the input checks: the hot path for already-validated problems."""
@@ -183,7 +183,7 @@ def _kernel(
     low: Tensor,
     low_pred: Tensor,
     positions: Tensor,
-    close_at_eod: bool,
+    close_at_eod: bool | Tensor,
     trading_fee: float,
     entry: Callable[[Tensor, Tensor], Tensor],
     take: Callable[[Tensor, Tensor, Tensor, Tensor], Tensor],
@@ -192,6 +192,9 @@ def _kernel(
 
     `entry(a, b)` is the strict indicator `[a > b]`; `take(a, b, target, otherwise)` is the non-strict
     take-profit `target if a <= b else otherwise`.  The kernel passes the exact ones, the surrogate smooth ones.
+    `close_at_eod` is one policy, or a bool tensor broadcasting against the inputs: a policy per element (`[K, 1]`
+    against `[S, K, N]`: one per candidate), each element its own policy's number bit for bit (only the exits
+    are selected; the arithmetic is the same).
     """
     high_q = high_pred.clamp(0.0, 10.0)
     low_q = low_pred.clamp(-1.0, 0.0)
@@ -203,13 +206,17 @@ def _kernel(
     enter_short = entry(high, high_q) * pos_short  # [Hq < H]
     fee = trading_fee * (enter_long - enter_short)  # pos_short <= 0, so this adds |ps|
 
-    if close_at_eod:
-        long = enter_long * (close - low_q)
-        short = enter_short * (close - high_q)
+    if isinstance(close_at_eod, Tensor):  # a policy per element: each exit is the one its policy's branch takes
+        long_exit = torch.where(close_at_eod, close, take(high_q, high, high_q, close))
+        short_exit = torch.where(close_at_eod, close, take(low, low_q, low_q, close))
+    elif close_at_eod:
+        long_exit = short_exit = close
     else:
         # Take-profits are non-strict: a target exactly at the extreme is taken.
-        long = enter_long * (take(high_q, high, high_q, close) - low_q)  # Hq if Hq <= H else c
-        short = enter_short * (take(low, low_q, low_q, close) - high_q)  # Lq if Lq >= L else c
+        long_exit = take(high_q, high, high_q, close)  # Hq if Hq <= H else c
+        short_exit = take(low, low_q, low_q, close)  # Lq if Lq >= L else c
+    long = enter_long * (long_exit - low_q)
+    short = enter_short * (short_exit - high_q)
     return long + short - fee
 
 

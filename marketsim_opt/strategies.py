@@ -104,7 +104,13 @@ class Objective:
         return replace(self, problem=self.problem.as_float64(), legs=tuple(leg.double() for leg in self.legs))
 
     def score(
-        self, h: Tensor | float, l: Tensor | float, *, tau: float | Tensor | None = None, compiled: bool = False
+        self,
+        h: Tensor | float,
+        l: Tensor | float,
+        *,
+        tau: float | Tensor | None = None,
+        compiled: bool = False,
+        policies: Tensor | None = None,
     ) -> Tensor:
         """The objective at candidates `(h, l)`: `[S, K]` offsets in -> `[S, K]` profits out, on the problem's
         device and not read back.
@@ -116,10 +122,15 @@ class Objective:
         (`instrument.record_evaluations`).  `compiled=True` runs the kernel and its sum fused by torch.compile
         (`marketsim_opt.compiled`).  More than `candidates_per_call()` candidates are scored in slices of that
         many, so the kernel's `[S, K, N]` temporaries stay bounded at any K (no host sync is added).
+        `policies`, a bool `[K]` tensor on the problem's device, scores column `k` under `close_at_eod =
+        policies[k]` instead of the objective's policy: each column the number its policy's own call gives, all
+        in one call (exact's re-scoring of every policy's point).
         """
         if not isinstance(h, Tensor) and not isinstance(l, Tensor):  # the sequential hot path: no frame to spare
-            if compiled:
-                raise ValueError("compiled: scores [S, K] candidate tensors, got numbers")
+            if compiled or policies is not None:
+                raise ValueError(
+                    f"{'compiled' if compiled else 'policies'}: scores [S, K] candidate tensors, got numbers"
+                )
             p = self.problem
             days = (p.close, p.high, p.high_pred, p.low, p.low_pred)
             if tau is None:
@@ -131,12 +142,18 @@ class Objective:
             raise ValueError(f"h, l: expected matching [S, K] tensors with S={s}, got {_shape(h)} and {_shape(l)}")
         if h.shape[0] != s:
             raise ValueError(f"h, l: expected [S, K] with S={s}, got {tuple(h.shape)}")
+        if policies is None:
+            policy = self.close_at_eod
+        else:
+            _check_policies(policies, h.shape[-1], self.problem.device, compiled)
+            policy = policies[:, None]  # [K, 1] against [S, K, N]
         chunk = self.candidates_per_call()
         if h.shape[-1] <= chunk:
-            return self._batch(h, l, tau, compiled)
+            return self._batch(h, l, tau, compiled, policy)
         # Huge K: score CHUNK_ELEMENTS-sized slices (same rows, same arithmetic).
         parts = [
-            self._batch(h[:, i : i + chunk], l[:, i : i + chunk], tau, compiled) for i in range(0, h.shape[-1], chunk)
+            self._batch(h[:, i : i + chunk], l[:, i : i + chunk], tau, compiled, _columns(policy, i, chunk))
+            for i in range(0, h.shape[-1], chunk)
         ]
         return torch.cat(parts, dim=-1)
 
@@ -144,40 +161,43 @@ class Objective:
         """The most candidates per simulation one kernel call scores: `S * K * N <= CHUNK_ELEMENTS` (at least 1)."""
         return max(1, CHUNK_ELEMENTS // (self.problem.n_sims * self.problem.n_days))
 
-    def _sum(self, days: tuple[Tensor, ...], legs: tuple[Tensor, ...], h, l, kernel, keepdim: bool) -> Tensor:
+    def _sum(
+        self, days: tuple[Tensor, ...], legs: tuple[Tensor, ...], h, l, kernel, keepdim: bool, policy=None
+    ) -> Tensor:
         """`kernel` summed over days (kept as a size-1 axis with `keepdim`) and legs at `h`, `l`.
 
         `days` is `(close, high, high_pred, low, low_pred)`; they and `legs` broadcast against `h` and `l`.
         The kernel is passed in by the caller, which reads the module's at call time (a spy can replace it).
+        `policy`: the kernel's `close_at_eod` (a bool, or a `[K, 1]` bool tensor), the objective's for None.
         """
         close, high, high_pred, low, low_pred = days
         fee = self.problem.trading_fee
+        policy = self.close_at_eod if policy is None else policy
         total = None
         for leg in legs:
-            day = kernel(
-                close, high, high_pred + h, low, low_pred + l, leg, close_at_eod=self.close_at_eod, trading_fee=fee
-            ).sum(-1, keepdim=keepdim)
+            day = kernel(close, high, high_pred + h, low, low_pred + l, leg, close_at_eod=policy, trading_fee=fee)
+            day = day.sum(-1, keepdim=keepdim)
             total = day if total is None else total + day
         return total
 
-    def _sum_stacked(self, days: tuple[Tensor, ...], legs: Tensor, h: Tensor, l: Tensor) -> Tensor:
+    def _sum_stacked(self, days: tuple[Tensor, ...], legs: Tensor, h: Tensor, l: Tensor, policy) -> Tensor:
         """`_sum` of the exact kernel with the legs stacked `[L, ...]` in one kernel call: each leg's sum over
         days is the per-leg call's (the same elementwise arithmetic, the same reduction of each row), and the
         legs' sums are added in leg order as `_sum` adds them."""
         close, high, high_pred, low, low_pred = days
         fee = self.problem.trading_fee
         per_leg = raw_profit_per_day(
-            close, high, high_pred + h, low, low_pred + l, legs, close_at_eod=self.close_at_eod, trading_fee=fee
+            close, high, high_pred + h, low, low_pred + l, legs, close_at_eod=policy, trading_fee=fee
         ).sum(-1)
         total = per_leg[0]
         for day in per_leg[1:]:
             total = total + day
         return total
 
-    def _batch(self, h: Tensor, l: Tensor, tau, compiled: bool) -> Tensor:
+    def _batch(self, h: Tensor, l: Tensor, tau, compiled: bool, policy) -> Tensor:
         """`[S, K]` candidates against the days as `[S, 1, N]` (and legs), in one kernel call per leg, or one for
         all legs when the call is small (`STACKED_LEGS_ELEMENTS`; not for the surrogate, whose gradients would
-        be summed in another order)."""
+        be summed in another order); `policy` is the kernel's `close_at_eod` (see `_sum`)."""
         if tau is None:
             record_evaluations(h.numel())
         p = self.problem
@@ -187,15 +207,31 @@ class Objective:
         if compiled:
             if tau is not None:
                 raise ValueError("compiled: the smoothed surrogate has no compiled path")
-            return summed_profit(*days, legs, h, l, close_at_eod=self.close_at_eod, trading_fee=p.trading_fee)
+            return summed_profit(*days, legs, h, l, close_at_eod=policy, trading_fee=p.trading_fee)
         if tau is None and len(legs) > 1 and len(legs) * h.numel() * p.n_days <= STACKED_LEGS_ELEMENTS:
-            return self._sum_stacked(days, torch.stack(legs), h, l)
+            return self._sum_stacked(days, torch.stack(legs), h, l, policy)
         kernel = raw_profit_per_day if tau is None else partial(smoothed_profit_per_day, tau=tau)
-        return self._sum(days, legs, h, l, kernel, False)
+        return self._sum(days, legs, h, l, kernel, False, policy)
 
 
 def _shape(x) -> object:
     return tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+
+
+def _check_policies(policies, k: int, device: torch.device, compiled: bool) -> None:
+    """ValueError naming `policies` unless it is a bool `[K]` tensor on `device` (and not for `compiled`)."""
+    if compiled:
+        raise ValueError("policies: the compiled path scores one policy per call")
+    if not isinstance(policies, Tensor) or policies.dtype != torch.bool or tuple(policies.shape) != (k,):
+        got = f"{policies.dtype} {tuple(policies.shape)}" if isinstance(policies, Tensor) else type(policies).__name__
+        raise ValueError(f"policies: expected a bool tensor of shape ({k},), one per candidate column, got {got}")
+    if policies.device != device:
+        raise ValueError(f"policies: on {policies.device}, expected the problem's device {device}")
+
+
+def _columns(policy, start: int, width: int):
+    """Columns `start:start + width` of a `[K, 1]` policy tensor; a bool policy as it is."""
+    return policy[start : start + width] if isinstance(policy, Tensor) else policy
 
 
 def entry_exit_objective(problem: Problem, positions: Tensor | None = None, *, close_at_eod: bool = False) -> Objective:

@@ -1,5 +1,6 @@
 """Host-sync and evaluation counting (`marketsim_opt.instrument`): the observing `count_syncs` and the package's
-own `accounting` of declared read-backs (`read_item`, `read_list`): exact counts, nesting, threads, CUDA."""
+own `accounting` of declared read-backs (`read_item`, `read_list`, `read_array`): exact counts, nesting, threads,
+CUDA."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from marketsim_opt.instrument import (
     accounting,
     count_syncs,
     on_evaluations,
+    read_array,
     read_item,
     read_list,
     record_evaluations,
@@ -630,6 +632,20 @@ def test_declared_readbacks_return_the_values_and_are_accounted():
     assert account.by_method == {"item": 2, "tolist": 2}
     assert account.readbacks == 4 and account.hidden_syncs == 0 and account.syncs == 4
     assert account.evaluations == 6
+    assert declared_depth() == 0
+
+
+def test_read_array_is_one_numpy_readback_of_a_copy():
+    """read_array returns the values as a new numpy array (not a view: writing to it leaves the tensor alone),
+    also for a tensor that requires grad, declared once as `numpy` and observed once as `numpy`."""
+    t = torch.tensor([[1.5, -2.0], [3.0, 4.25]], dtype=torch.float64, requires_grad=True)
+    with accounting(cuda=False) as account, count_syncs(cuda=False) as seen:
+        host = read_array(t)
+    assert isinstance(host, np.ndarray) and host.dtype == np.float64
+    assert host.tolist() == [[1.5, -2.0], [3.0, 4.25]]
+    host[0, 0] = 99.0
+    assert t[0, 0].item() == 1.5
+    assert account.by_method == seen.by_method == {"numpy": 1}
     assert declared_depth() == 0
 
 

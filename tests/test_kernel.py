@@ -294,6 +294,29 @@ def test_candidate_batch_rows_equal_single_calls():
         assert torch.equal(batch[k], single)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("smoothed", [False, True])
+def test_policy_tensor_equals_each_policys_own_call(dtype, smoothed):
+    """A bool `close_at_eod` tensor (`[K, 1]` against `[K, N]` candidates) gives each element its own policy's
+    number bit for bit, for the kernel and the surrogate (elementwise arithmetic, nothing summed)."""
+    from marketsim_opt.kernel import raw_profit_per_day
+
+    rng = np.random.default_rng(9)
+    d = {k: torch.as_tensor(v).to(dtype) for k, v in random_days(rng, 64).items()}
+    h = torch.linspace(-0.03, 0.03, 11, dtype=dtype)[:, None]
+    policy = torch.as_tensor(rng.random(11) < 0.5)[:, None]
+    assert 0 < int(policy.sum()) < 11
+    if smoothed:
+        kernel = lambda **kw: smoothed_profit_per_day(**kw, tau=0.003)  # noqa: E731
+    else:
+        kernel = raw_profit_per_day
+    args = dict(close=d["c"], high=d["H"], high_pred=d["Hp"] + h, low=d["L"], low_pred=d["Lp"] - h, positions=d["p"])
+    mixed = kernel(**args, close_at_eod=policy)
+    at_close, intraday = kernel(**args, close_at_eod=True), kernel(**args, close_at_eod=False)
+    assert not torch.equal(at_close, intraday)
+    assert torch.equal(mixed, torch.where(policy, at_close, intraday))
+
+
 # --- input checks -----------------------------------------------------------------------------
 
 NAMES = ("close", "high", "high_pred", "low", "low_pred", "positions")

@@ -523,3 +523,62 @@ def test_stacked_legs_score_equals_one_call_per_leg(monkeypatch, s, k, n, close_
         assert torch.equal(stacked, per_leg)
         if s * k > 1:
             assert per_leg.std() > 0  # the candidates really differ
+
+
+@pytest.mark.cpu_dependent
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(("s", "k", "n"), [(1, 2, 6), (140, 2, 6), (3, 40, 37)])
+@pytest.mark.parametrize("path", ["stacked", "per_leg", "sliced"])
+def test_policy_columns_equal_each_policys_own_call(monkeypatch, s, k, n, dtype, path):
+    """`score(h, l, policies=...)` scores column `k` under policy `policies[k]`: bit for bit the column of that
+    policy's own call, for one, two and three legs, whether the legs are stacked, scored one by one, or the
+    candidates sliced; every candidate is counted once, no host sync."""
+    flat = synthetic_problem(s * n, 7, dtype=dtype)
+    problem = Problem(**{key: v.reshape(s, n) for key, v in flat.tensors().items()})
+    gen = torch.Generator().manual_seed(4)
+    legs = tuple((torch.rand(s, n, generator=gen, dtype=torch.float64) * 24 - 12).to(dtype) for _ in range(3))
+    h = torch.empty(s, k, dtype=torch.float64).uniform_(-0.03, 0.03, generator=gen).to(dtype)
+    l = torch.empty(s, k, dtype=torch.float64).uniform_(-0.03, 0.03, generator=gen).to(dtype)
+    policies = torch.arange(k) % 2 == 1
+    if path == "per_leg":
+        monkeypatch.setattr(strategies, "STACKED_LEGS_ELEMENTS", 0)
+    if path == "sliced":
+        monkeypatch.setattr(strategies, "CHUNK_ELEMENTS", s * n)  # one candidate per kernel call
+    for objective in (entry_exit_objective(problem), always_on_objective(problem), Objective(problem, legs)):
+        with count_syncs(cuda=False) as counter:
+            mixed = objective.score(h, l, policies=policies)
+        assert counter.evaluations == h.numel() and counter.syncs == 0
+        assert mixed.shape == (s, k) and mixed.dtype == dtype
+        for policy in (False, True):
+            own = objective.with_policy(policy).score(h, l)
+            columns = policies == policy
+            assert torch.equal(mixed[:, columns], own[:, columns])
+            if s * k > 2:  # the other policy scores otherwise (one day and one candidate may tie)
+                assert not torch.equal(mixed[:, ~columns], own[:, ~columns])
+
+
+@pytest.mark.parametrize(
+    ("policies", "match"),
+    [
+        ([False, True], "bool tensor of shape \\(2,\\)"),
+        (torch.tensor([0, 1]), "bool tensor of shape \\(2,\\)"),
+        (torch.tensor([False, True, True]), "bool tensor of shape \\(2,\\)"),
+        (torch.tensor([[False, True]]), "bool tensor of shape \\(2,\\)"),
+    ],
+)
+def test_score_rejects_bad_policies(policies, match):
+    """`policies` must be one bool per candidate column."""
+    objective = always_on_objective(synthetic_problem(10))
+    h = torch.zeros(1, 2)
+    with pytest.raises(ValueError, match=f"policies: expected a {match}"):
+        objective.score(h, h, policies=policies)
+
+
+def test_score_policies_need_candidate_tensors_and_the_eager_path():
+    """`policies` scores `[S, K]` candidate tensors on the eager kernel: not numbers, not `compiled=True`."""
+    objective = always_on_objective(synthetic_problem(10))
+    with pytest.raises(ValueError, match="policies: scores \\[S, K\\] candidate tensors, got numbers"):
+        objective.score(0.01, -0.01, policies=torch.tensor([True]))
+    h = torch.zeros(1, 2)
+    with pytest.raises(ValueError, match="policies: the compiled path scores one policy per call"):
+        objective.score(h, h, policies=torch.tensor([False, True]), compiled=True)

@@ -5,7 +5,7 @@
 (both for `close_at_eod=None`, keeping the better per simulation) and report
 the host syncs of the whole call: `instrument.accounting`, this thread's
 declared read-backs (every read-back the package makes goes through
-`instrument.read_item` / `read_list`) plus, on CUDA, the synchronizations
+`instrument.read_item` / `read_list` / `read_array`) plus, on CUDA, the synchronizations
 torch reports outside them.  It costs nothing per torch call, unlike the
 observing `count_syncs`.  `nfev` is what the solvers report (the candidates
 they scored).  Neither is checked against any count: a benchmark harness that
@@ -24,7 +24,7 @@ import numpy as np
 from torch import Tensor
 
 from ..data import DEFAULT_FEE, Problem, check_values
-from ..instrument import accounting, read_list
+from ..instrument import accounting, read_array
 from ..kernel import check_flag
 from ..strategies import Objective, build_objective, entry_exit_objective
 from . import registry
@@ -163,7 +163,7 @@ def _read_back(solutions: list[Solution]) -> list[dict[str, np.ndarray]]:
 
     fields = ("h", "l", "profit", "supremum", "criterion")
     tensors = [getattr(sol, f) for sol in solutions for f in fields if isinstance(getattr(sol, f), Tensor)]
-    host = iter(read_list(torch.stack([t.double() for t in tensors]))) if tensors else iter(())
+    host = iter(read_array(torch.stack([t.double() for t in tensors]))) if tensors else iter(())
     out = []
     for sol in solutions:
         row = {}

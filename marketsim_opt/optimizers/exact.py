@@ -316,15 +316,25 @@ def solve_policies(objective: Objective, bounds, policies: tuple[bool, ...]) -> 
     """
     p, s = objective.problem, objective.problem.n_sims
     sweeps = _fused_sweeps if p.device.type == "cpu" else _torch_sweeps
-    exact64 = objective.as_float64()
-    out = []
-    for close_at_eod, (supremum, h, l, scored) in zip(policies, sweeps(objective, bounds, policies)):
+    found = list(sweeps(objective, bounds, policies))
+    for *_, scored in found:
         record_evaluations(s * scored)
-        # The returned point, scored by the float64 kernel itself (one more evaluation per simulation).
-        h, l = (torch.as_tensor(x, device=p.device) for x in (h, l))  # numpy from the fused path
-        profit = exact64.with_policy(close_at_eod).score(h[:, None], l[:, None])[:, 0]
-        out.append(Solution(h, l, profit, np.full(s, scored + 1), supremum))
+    # Every policy's point, scored by the float64 kernel itself under its policy (one more evaluation per
+    # simulation and policy), in one call: column i is policy i's.
+    h, l = (_as_columns([f[i] for f in found], p.device) for i in (1, 2))  # [S, P]
+    policy = to_device(policies, dtype=torch.bool, device=p.device)
+    profit = objective.as_float64().score(h, l, policies=policy)
+    out = []
+    for i, (supremum, _, _, scored) in enumerate(found):
+        out.append(Solution(h[:, i], l[:, i], profit[:, i], np.full(s, scored + 1), supremum))
     return out
+
+
+def _as_columns(rows: list, device: torch.device) -> Tensor:
+    """`[S]` arrays or tensors as the columns of one `[S, P]` tensor on `device`."""
+    if isinstance(rows[0], Tensor):
+        return torch.stack(rows, dim=1)
+    return torch.as_tensor(np.stack(rows, axis=1), device=device)  # numpy from the fused path
 
 
 def _torch_sweeps(objective: Objective, bounds, policies: tuple[bool, ...]):

@@ -219,9 +219,9 @@ def test_grid_at_the_budget_limit_scores_in_bounded_slices(monkeypatch):
     seen = []
     batch = Objective._batch
 
-    def spy(self, h, l, tau, compiled):
+    def spy(self, h, l, tau, compiled, policy):
         seen.append(h.numel() * self.problem.n_days)
-        return batch(self, h, l, tau, compiled)
+        return batch(self, h, l, tau, compiled, policy)
 
     monkeypatch.setattr(Objective, "_batch", spy)
     res = solve(problem, "entry_exit", method="grid", budget=MAX_BUDGET)
@@ -242,7 +242,7 @@ def test_scoring_in_slices_changes_no_count_and_no_answer(method, monkeypatch):
     batch = Objective._batch
     monkeypatch.setattr(strategies, "CHUNK_ELEMENTS", 3 * 2 * 10)
     monkeypatch.setattr(
-        Objective, "_batch", lambda self, h, l, tau, c: calls.append(h.shape) or batch(self, h, l, tau, c)
+        Objective, "_batch", lambda self, h, l, tau, c, p: calls.append(h.shape) or batch(self, h, l, tau, c, p)
     )
     sliced = run()
     assert all(shape[-1] <= 3 for shape in calls)
@@ -433,15 +433,16 @@ def test_float64_inputs(small):
 def test_caller_sync_region_sees_the_calls_counts(small, method):
     """A caller's `count_syncs` region around an optimization (nested regions) sees exactly its evaluations
     and syncs: `.item()` per candidate for direct, one `.tolist()` per round for nevergrad (10 at budget 10),
-    one final `.tolist()` for grid and exact; plus one `.tolist()` per input check (Problem, positions)."""
+    one final `.numpy()` (`read_array`) for grid and exact; plus one `.tolist()` per input check (Problem,
+    positions)."""
     with count_syncs() as counter:
         res = solve(small, "entry_exit", method=method, budget=10)
     assert res.nfev.tolist() == [counter.evaluations]
     assert counter.syncs == res.syncs
     expected = {
         "direct": {"item": res.scalar.nfev, "tolist": 2},
-        "grid": {"tolist": 3},
-        "exact": {"tolist": 3},
+        "grid": {"tolist": 2, "numpy": 1},
+        "exact": {"tolist": 2, "numpy": 1},
         "nevergrad:OnePlusOne": {"tolist": 12},
     }[method]
     assert counter.by_method == expected

@@ -67,8 +67,8 @@ PLANTS = {
     ),
     "python_loop": (
         "marketsim_opt/strategies.py",
-        "        return self._sum(days, legs, h, l, kernel, False)\n",
-        "        cols = [self._sum(days, legs, h[:, k : k + 1], l[:, k : k + 1], kernel, False)"
+        "        return self._sum(days, legs, h, l, kernel, False, policy)\n",
+        "        cols = [self._sum(days, legs, h[:, k : k + 1], l[:, k : k + 1], kernel, False, _columns(policy, k, 1))"
         " for k in range(h.shape[1])]\n"
         "        return torch.cat(cols, dim=-1)\n",
     ),
@@ -89,8 +89,9 @@ PLANTS = {
     ),
     "exact_low": (
         "marketsim_opt/optimizers/exact.py",
-        "        out.append(Solution(h, l, profit, np.full(s, scored + 1), supremum))\n",
-        "        out.append(Solution(h, l + 1e-4, profit - 1e-4, np.full(s, scored + 1), supremum - 1e-4))\n",
+        "        out.append(Solution(h[:, i], l[:, i], profit[:, i], np.full(s, scored + 1), supremum))\n",
+        "        out.append(Solution(h[:, i], l[:, i] + 1e-4, profit[:, i] - 1e-4, np.full(s, scored + 1),"
+        " supremum - 1e-4))\n",
     ),
     "item_unlisted": ("marketsim_opt/instrument.py", '    "item",\n', ""),
     "broken_import": (
