@@ -206,17 +206,17 @@ def _kernel(
     enter_short = entry(high, high_q) * pos_short  # [Hq < H]
     fee = trading_fee * (enter_long - enter_short)  # pos_short <= 0, so this adds |ps|
 
+    # Each side's exit is a temporary of the broadcast shape: one side at a time, so no two are held at once.
     if isinstance(close_at_eod, Tensor):  # a policy per element: each exit is the one its policy's branch takes
-        long_exit = torch.where(close_at_eod, close, take(high_q, high, high_q, close))
-        short_exit = torch.where(close_at_eod, close, take(low, low_q, low_q, close))
+        long = enter_long * (torch.where(close_at_eod, close, take(high_q, high, high_q, close)) - low_q)
+        short = enter_short * (torch.where(close_at_eod, close, take(low, low_q, low_q, close)) - high_q)
     elif close_at_eod:
-        long_exit = short_exit = close
+        long = enter_long * (close - low_q)
+        short = enter_short * (close - high_q)
     else:
         # Take-profits are non-strict: a target exactly at the extreme is taken.
-        long_exit = take(high_q, high, high_q, close)  # Hq if Hq <= H else c
-        short_exit = take(low, low_q, low_q, close)  # Lq if Lq >= L else c
-    long = enter_long * (long_exit - low_q)
-    short = enter_short * (short_exit - high_q)
+        long = enter_long * (take(high_q, high, high_q, close) - low_q)  # Hq if Hq <= H else c
+        short = enter_short * (take(low, low_q, low_q, close) - high_q)  # Lq if Lq >= L else c
     return long + short - fee
 
 

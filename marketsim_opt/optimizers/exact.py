@@ -322,8 +322,11 @@ def solve_policies(objective: Objective, bounds, policies: tuple[bool, ...]) -> 
     # Every policy's point, scored by the float64 kernel itself under its policy (one more evaluation per
     # simulation and policy), in one call: column i is policy i's.
     h, l = (_as_columns([f[i] for f in found], p.device) for i in (1, 2))  # [S, P]
-    policy = to_device(policies, dtype=torch.bool, device=p.device)
-    profit = objective.as_float64().score(h, l, policies=policy)
+    exact64 = objective.as_float64()
+    if len(policies) == 1:
+        profit = exact64.with_policy(policies[0]).score(h, l)
+    else:
+        profit = exact64.score(h, l, policies=to_device(policies, dtype=torch.bool, device=p.device))
     out = []
     for i, (supremum, _, _, scored) in enumerate(found):
         out.append(Solution(h[:, i], l[:, i], profit[:, i], np.full(s, scored + 1), supremum))
