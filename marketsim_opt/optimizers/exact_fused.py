@@ -112,8 +112,15 @@ def _search(points: np.ndarray, x: float, right: bool) -> int:
     """`searchsorted(points, x, side='right' if right else 'left')` on ascending points (at least one).
 
     Branch-free (a fixed number of halvings, selects instead of jumps): any correct search gives the same index.
+    An `x` beyond either end answers at once: the clamp kinks searched here mostly lie far outside the box.
     """
     first, n = 0, len(points)
+    y = points[n - 1]
+    if (y <= x) if right else (y < x):
+        return n
+    y = points[0]
+    if not ((y <= x) if right else (y < x)):
+        return 0
     while n > 1:
         half = n >> 1
         y = points[first + half]
@@ -136,6 +143,28 @@ def _leading_true(points: np.ndarray, base: float, ref: float, lo: float, hi: fl
         n -= half
     y = _clamp(base + points[first], lo, hi)
     return first + 1 if ((y < ref) if strict else (y <= ref)) else first
+
+
+@njit(cache=True)
+def _leading_at_most(points: np.ndarray, start: int, base: float, ref: float, lo: float, hi: float) -> int:
+    """`_leading_true(points, base, ref, lo, hi, False)` (`<=`) given its strict count `start` (`<`), which it
+    is at least: a galloping search from there, one comparison when no point sits exactly at `ref` (the usual
+    case), `O(log K)` at worst."""
+    n = len(points)
+    if start >= n or not (_clamp(base + points[start], lo, hi) <= ref):
+        return start
+    passed, step = start, 1  # points[passed] passes
+    while passed + step < n and _clamp(base + points[passed + step], lo, hi) <= ref:
+        passed += step
+        step *= 2
+    first, end = passed + 1, min(passed + step, n)  # the first failing point is in [first, end]
+    while first < end:
+        mid = (first + end) >> 1
+        if _clamp(base + points[mid], lo, hi) <= ref:
+            first = mid + 1
+        else:
+            end = mid
+    return first
 
 
 #: Up to this many breakpoints are sorted by insertion (numba's `ndarray.sort`, a quicksort, costs about 200 ns
@@ -361,9 +390,9 @@ def _prepare(
         ok[s] = sorted_
         for i in range(n):
             n_v[s, i] = _leading_true(h_ind[s], hp[s, i], high[s, i], _HQ_LO, _HQ_HI, True)
-            n_a[s, i] = _leading_true(h_ind[s], hp[s, i], high[s, i], _HQ_LO, _HQ_HI, False)
-            m_u[i] = _leading_true(l_ind[s], lp[s, i], low[s, i], _LQ_LO, _LQ_HI, False)
+            n_a[s, i] = _leading_at_most(h_ind[s], n_v[s, i], hp[s, i], high[s, i], _HQ_LO, _HQ_HI)
             m_b[i] = _leading_true(l_ind[s], lp[s, i], low[s, i], _LQ_LO, _LQ_HI, True)
+            m_u[i] = _leading_at_most(l_ind[s], m_b[i], lp[s, i], low[s, i], _LQ_LO, _LQ_HI)
 
         _kinks(l_val[s], lp[s], _LQ_LO, _LQ_HI, tl_lo, tl_hi)  # shared by w and the b pieces
         _kinks(h_val[s], hp[s], _HQ_LO, _HQ_HI, th_lo, th_hi)
@@ -476,10 +505,10 @@ def _sweep(
         for k0 in range(0, k_count, BLOCK):
             width = min(BLOCK, k_count - k0)
             hv, zs = h_val[s, k0 : k0 + width], z[s, k0 : k0 + width]
-            alpha[:] = 0.0
-            beta[:] = 0.0
-            top[:] = -np.inf
-            top_j[:] = 0
+            alpha[:width] = 0.0  # only the block's columns (few at small N, BLOCK at most)
+            beta[:width] = 0.0
+            top[:width] = -np.inf
+            top_j[:width] = 0
             for j in range(k_count):
                 for e in range(a_row[s, j], a_row[s, j + 1]):
                     i = a_day[s, e]

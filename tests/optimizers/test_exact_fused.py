@@ -201,6 +201,36 @@ def test_shapes_are_checked() -> None:
         exact_fused.fused_sweep(*days, np.zeros((0, 2, 3)), 0.0, BOX, POLICIES)
 
 
+def _counted(points: np.ndarray, base: float, ref: float, lo: float, hi: float, strict: bool) -> int:
+    """How many leading points pass `clamp(base + x, lo, hi) < ref` (`<=` unless `strict`), one by one."""
+    y = np.clip(base + points, lo, hi)
+    passed = (y < ref) if strict else (y <= ref)
+    return len(points) if passed.all() else int(np.argmin(passed))
+
+
+def test_searches_agree_with_a_plain_count() -> None:
+    """`_search` (early exits at both ends) is numpy's searchsorted, and `_leading_at_most` (a galloping search
+    from the strict count) is `_leading_true`'s non-strict count, on random ascending points and on points built
+    to tie: exact hits of `ref`, long runs clamped to the bound that equals `ref`, values beyond either end."""
+    rng = np.random.default_rng(11)
+    for trial in range(3000):
+        k = int(rng.integers(1, 40))
+        points = np.sort(rng.choice(np.linspace(-2.0, 2.0, 9), k) if trial % 2 else rng.uniform(-2.0, 2.0, k))
+        lo, hi = (-1.0, 0.0) if trial % 3 else (0.0, 10.0)
+        base = float(rng.choice([0.0, 0.5, -0.5, rng.uniform(-3.0, 3.0)]))
+        ref = float(rng.choice([lo, hi, base + points[int(rng.integers(k))], rng.uniform(-3.0, 3.0)]))
+        ref = min(max(ref, lo), hi) if trial % 5 == 0 else ref
+        strict = exact_fused._leading_true(points, base, ref, lo, hi, True)
+        assert strict == _counted(points, base, ref, lo, hi, True)
+        at_most = exact_fused._leading_at_most(points, strict, base, ref, lo, hi)
+        assert at_most == exact_fused._leading_true(points, base, ref, lo, hi, False)
+        assert at_most == _counted(points, base, ref, lo, hi, False)
+        x = float(rng.choice([points[0] - 1.0, points[-1] + 1.0, points[int(rng.integers(k))], rng.uniform(-3, 3)]))
+        for right in (False, True):
+            want = int(np.searchsorted(points, x, side="right" if right else "left"))
+            assert exact_fused._search(points, x, right) == want
+
+
 def test_leg_sides_follow_exact() -> None:
     """The compiled leg sums equal `exact.leg_sides` bit for bit: signed zeros (Python's `sum` starts from 0),
     the clamps at +-10, and a NaN kept as torch's clamp keeps it."""
