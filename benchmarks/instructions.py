@@ -53,7 +53,10 @@ N_DAYS = 200
 CALLS = {"eval_sequential": 100, "eval_batched": 5, "exact_profile": 5, "exact_backtest": 5}
 #: What each path's count is divided by besides the calls (the batched cost is reported per candidate).
 PER_CALL_UNITS = {"eval_batched": BATCH}
-WARMUP_CALLS = 3
+#: Untimed calls of each path before counting: Python 3.11's adaptive interpreter specializes a function's bytecode
+#: only after it has run several times, so with 3 warm-up calls the first counted loop still paid some of that
+#: (the sequential evaluation's 20-call loop read up to 1 % above its 40-call loop).
+WARMUP_CALLS = 20
 #: valgrind's own instrumented run of torch is slow: a whole collection gets this long.
 COLLECT_TIMEOUT_S = 1200
 TOOLS = ("valgrind", "callgrind_control")

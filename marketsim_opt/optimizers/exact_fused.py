@@ -35,9 +35,9 @@ on the same operands in the same order as torch does it.
 Cost: O(S N log N) for candidates, thresholds, sides and events; the intraday sweep O(S Kl Kh) with O(N)
 memory per simulation.  Columns go in blocks of `BLOCK` that stay in L1 (`alpha`, `beta`, `z` and the
 column maxima); per row each event adds to its prefix of the block, then one vectorised pass scores the row.
-Measured on one core (`python tests/optimizers/test_exact_fused.py`, AMD EPYC): a whole solve 0.30 ns per
-cell at N = 20000, 0.34 at N = 2000 and 0.54 at N = 200 (the O(N log N) part and the call weigh more there),
-against 16 and 42 for the torch path.  The loops run on the calling thread, serially: numba's
+Measured on one core (`python tests/optimizers/test_exact_fused.py`, AMD EPYC): a whole solve 0.27 ns per
+cell at N = 20000, 0.32 at N = 2000 and 0.51 at N = 200 (the O(N log N) part and the call weigh more there),
+against 11 and 34 for the torch path.  The loops run on the calling thread, serially: numba's
 `parallel=True` would split the simulations (or a simulation's column blocks) over threads, but numba's OpenMP
 layer shares libgomp with torch, and launching a parallel loop sets torch's thread count to numba's (measured:
 a single-threaded torch came back with 2 threads), so a library call would change its caller's torch.  Serial
