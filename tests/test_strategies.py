@@ -489,6 +489,17 @@ def test_as_float64():
     torch.testing.assert_close(wide.score(h, l), want, rtol=0, atol=1e-12)
 
 
+def random_case(s: int, k: int, n: int, dtype: torch.dtype, *, seed: int):
+    """An `[S, N]` synthetic problem, three random legs in [-12, 12] and `[S, K]` candidates in the default box."""
+    flat = synthetic_problem(s * n, 7, dtype=dtype)
+    problem = Problem(**{key: v.reshape(s, n) for key, v in flat.tensors().items()})
+    gen = torch.Generator().manual_seed(seed)
+    legs = tuple((torch.rand(s, n, generator=gen, dtype=torch.float64) * 24 - 12).to(dtype) for _ in range(3))
+    h = torch.empty(s, k, dtype=torch.float64).uniform_(-0.03, 0.03, generator=gen).to(dtype)
+    l = torch.empty(s, k, dtype=torch.float64).uniform_(-0.03, 0.03, generator=gen).to(dtype)
+    return problem, legs, h, l
+
+
 @pytest.mark.cpu_dependent
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("close_at_eod", [False, True])
@@ -496,12 +507,7 @@ def test_as_float64():
 def test_stacked_legs_score_equals_one_call_per_leg(monkeypatch, s, k, n, close_at_eod, dtype):
     """A small call scores all legs in one kernel call on the stacked legs: bit for bit the per-leg calls' sum,
     for two legs (always-on) and three arbitrary ones, in float32 and float64."""
-    flat = synthetic_problem(s * n, 7, dtype=dtype)
-    problem = Problem(**{key: v.reshape(s, n) for key, v in flat.tensors().items()})
-    gen = torch.Generator().manual_seed(3)
-    legs = tuple((torch.rand(s, n, generator=gen, dtype=torch.float64) * 24 - 12).to(dtype) for _ in range(3))
-    h = torch.empty(s, k, dtype=torch.float64).uniform_(-0.03, 0.03, generator=gen).to(dtype)
-    l = torch.empty(s, k, dtype=torch.float64).uniform_(-0.03, 0.03, generator=gen).to(dtype)
+    problem, legs, h, l = random_case(s, k, n, dtype, seed=3)
     calls = []
     kernel = strategies.raw_profit_per_day
 
@@ -533,12 +539,7 @@ def test_policy_columns_equal_each_policys_own_call(monkeypatch, s, k, n, dtype,
     """`score(h, l, policies=...)` scores column `k` under policy `policies[k]`: bit for bit the column of that
     policy's own call, for one, two and three legs, whether the legs are stacked, scored one by one, or the
     candidates sliced; every candidate is counted once, no host sync."""
-    flat = synthetic_problem(s * n, 7, dtype=dtype)
-    problem = Problem(**{key: v.reshape(s, n) for key, v in flat.tensors().items()})
-    gen = torch.Generator().manual_seed(4)
-    legs = tuple((torch.rand(s, n, generator=gen, dtype=torch.float64) * 24 - 12).to(dtype) for _ in range(3))
-    h = torch.empty(s, k, dtype=torch.float64).uniform_(-0.03, 0.03, generator=gen).to(dtype)
-    l = torch.empty(s, k, dtype=torch.float64).uniform_(-0.03, 0.03, generator=gen).to(dtype)
+    problem, legs, h, l = random_case(s, k, n, dtype, seed=4)
     policies = torch.arange(k) % 2 == 1
     if path == "per_leg":
         monkeypatch.setattr(strategies, "STACKED_LEGS_ELEMENTS", 0)
