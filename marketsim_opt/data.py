@@ -190,6 +190,11 @@ class Problem:
         """The same problem in float64 (not re-validated: widening keeps values finite)."""
         return self._derived({name: t.double() for name, t in self.tensors().items()})
 
+    def with_tensors(self, tensors: tuple[Tensor, ...]) -> Problem:
+        """This problem with its five day tensors (in `tensors()` order) replaced by values derived from them
+        (the same shape and the same values, say widened): not re-validated, the caller vouches for them."""
+        return self._derived(dict(zip(_FIELDS, tensors, strict=True)))
+
     def _derived(self, tensors: dict[str, Tensor]) -> Problem:
         """A copy with other tensors derived from validated ones, skipping validation."""
         derived = object.__new__(Problem)

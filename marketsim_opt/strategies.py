@@ -51,7 +51,7 @@ STACKED_LEGS_ELEMENTS = 2**19
 def entry_exit_positions(high_pred: Tensor, low_pred: Tensor, *, is_crypto: bool = False) -> Tensor:
     """MaxDiff positions: `+1` where `|Hp| > |Lp|`, else `-1`; `0` where `Hp <= Lp`; crypto never shorts."""
     positions = torch.where(high_pred.abs() > low_pred.abs(), 1.0, -1.0).to(high_pred.dtype)
-    positions = torch.where(high_pred <= low_pred, torch.zeros_like(positions), positions)
+    positions = torch.where(high_pred <= low_pred, 0.0, positions)
     if is_crypto:
         positions = positions.clamp(min=0.0)
     return positions
@@ -100,8 +100,11 @@ class Objective:
         return replace(self, problem=self.problem[rows], legs=tuple(leg[rows] for leg in self.legs))
 
     def as_float64(self) -> Objective:
-        """The same objective in float64 (the exact solver's re-scoring arithmetic)."""
-        return replace(self, problem=self.problem.as_float64(), legs=tuple(leg.double() for leg in self.legs))
+        """The same objective in float64 (the exact solver's re-scoring arithmetic): the problem's days and the
+        legs widened in one conversion of them stacked, whose rows the copy holds."""
+        block = torch.stack([*self.problem.tensors().values(), *self.legs]).double()  # [5 + L, S, N]
+        days = block.unbind(0)
+        return replace(self, problem=self.problem.with_tensors(days[:5]), legs=days[5:])
 
     def score(
         self,
@@ -157,6 +160,12 @@ class Objective:
         ]
         return torch.cat(parts, dim=-1)
 
+    def stacks_legs(self, k: int) -> bool:
+        """Whether `score` of `k` candidates per simulation (the exact kernel, eager) runs every leg in one kernel
+        call on the legs stacked (`STACKED_LEGS_ELEMENTS`)."""
+        p = self.problem
+        return len(self.legs) > 1 and len(self.legs) * p.n_sims * k * p.n_days <= STACKED_LEGS_ELEMENTS
+
     def candidates_per_call(self) -> int:
         """The most candidates per simulation one kernel call scores: `S * K * N <= CHUNK_ELEMENTS` (at least 1)."""
         return max(1, CHUNK_ELEMENTS // (self.problem.n_sims * self.problem.n_days))
@@ -183,14 +192,19 @@ class Objective:
     def _sum_stacked(self, days: tuple[Tensor, ...], legs: Tensor, h: Tensor, l: Tensor, policy) -> Tensor:
         """`_sum` of the exact kernel with the legs stacked `[L, ...]` in one kernel call: each leg's sum over
         days is the per-leg call's (the same elementwise arithmetic, the same reduction of each row), and the
-        legs' sums are added in leg order as `_sum` adds them."""
+        legs' sums are added in leg order as `_sum` adds them.
+
+        The inputs may be held simulations-innermost (exact's re-scoring: `exact._rescoring_objective`), and the
+        kernel's result then is too; the days are summed on its contiguous copy, as a sum's order of additions
+        follows the layout."""
         close, high, high_pred, low, low_pred = days
         fee = self.problem.trading_fee
         per_leg = raw_profit_per_day(
             close, high, high_pred + h, low, low_pred + l, legs, close_at_eod=policy, trading_fee=fee
-        ).sum(-1)
-        total = per_leg[0]
-        for day in per_leg[1:]:
+        )
+        per_leg = per_leg.contiguous().sum(-1)
+        total, *rest = per_leg.unbind(0)
+        for day in rest:
             total = total + day
         return total
 
@@ -202,14 +216,18 @@ class Objective:
             record_evaluations(h.numel())
         p = self.problem
         days = tuple(t.unsqueeze(-2) for t in (p.close, p.high, p.high_pred, p.low, p.low_pred))
-        legs = tuple(leg.unsqueeze(-2) for leg in self.legs)
+        if tau is None and not compiled and self.stacks_legs(h.shape[-1]):
+            if p.close.stride(-1) == 1:
+                legs = torch.stack(self.legs)
+            else:  # held simulations-innermost: stacked in that layout, so every kernel input shares it
+                legs = torch.stack([leg.t() for leg in self.legs]).transpose(-1, -2)
+            return self._sum_stacked(days, legs.unsqueeze(-2), h.unsqueeze(-1), l.unsqueeze(-1), policy)
         h, l = h.unsqueeze(-1), l.unsqueeze(-1)  # [S, K, 1]
+        legs = tuple(leg.unsqueeze(-2) for leg in self.legs)
         if compiled:
             if tau is not None:
                 raise ValueError("compiled: the smoothed surrogate has no compiled path")
             return summed_profit(*days, legs, h, l, close_at_eod=policy, trading_fee=p.trading_fee)
-        if tau is None and len(legs) > 1 and len(legs) * h.numel() * p.n_days <= STACKED_LEGS_ELEMENTS:
-            return self._sum_stacked(days, torch.stack(legs), h, l, policy)
         kernel = raw_profit_per_day if tau is None else partial(smoothed_profit_per_day, tau=tau)
         return self._sum(days, legs, h, l, kernel, False, policy)
 

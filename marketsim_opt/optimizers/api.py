@@ -157,20 +157,25 @@ def _check_policy(close_at_eod) -> tuple[bool, ...]:
     return (False, True) if policy is None else (policy,)
 
 
-def _read_back(solutions: list[Solution]) -> list[dict[str, np.ndarray]]:
-    """Host copies of every field of every policy's solution, with one read-back for all device tensors."""
+_FIELDS = ("h", "l", "profit", "supremum", "criterion")
+
+
+def _read_back(solutions: list[Solution]) -> dict[str, np.ndarray | None]:
+    """Every field of the policies' solutions on the host, `[P, S]` (None where the method leaves it None),
+    with one read-back for all device tensors (as float64)."""
     import torch
 
-    fields = ("h", "l", "profit", "supremum", "criterion")
-    tensors = [getattr(sol, f) for sol in solutions for f in fields if isinstance(getattr(sol, f), Tensor)]
+    values = {f: [getattr(sol, f) for sol in solutions] for f in _FIELDS}
+    tensors = [v for f in _FIELDS for v in values[f] if isinstance(v, Tensor)]
     host = iter(read_array(torch.stack([t.double() for t in tensors]))) if tensors else iter(())
-    out = []
-    for sol in solutions:
-        row = {}
-        for f in fields:
-            value = getattr(sol, f)
-            row[f] = None if value is None else np.asarray(next(host) if isinstance(value, Tensor) else value)
-        out.append(row)
+    out = {}
+    for f in _FIELDS:
+        if values[f][0] is None:
+            out[f] = None
+        else:
+            out[f] = np.array(
+                [next(host) if isinstance(v, Tensor) else v for v in values[f]]
+            )  # not np.stack: 5x its cost
     return out
 
 
@@ -209,15 +214,13 @@ def optimize(
             solutions = [spec.solve(objective.with_policy(policy), bounds, budget, seed) for policy in policies]
         host = _read_back(solutions)
     # The policy search compares what the method maximised: its criterion, else the supremum, else the profit.
-    key = next(f for f in ("criterion", "supremum", "profit") if host[0][f] is not None)
-    values = np.stack([row[key] for row in host])  # [P, S]
+    values = next(host[f] for f in ("criterion", "supremum", "profit") if host[f] is not None)  # [P, S]
     # The first policy within POLICY_TIE of the best wins: closer than that is float64 rounding, not a better policy.
     pick = np.argmax(values >= values.max(axis=0) - POLICY_TIE, axis=0)
+    sims = np.arange(values.shape[1])
 
     def picked(field: str) -> np.ndarray | None:
-        if host[0][field] is None:
-            return None
-        return np.choose(pick, [row[field] for row in host])  # [S]: policy pick[s]'s value
+        return None if host[field] is None else host[field][pick, sims]  # [S]: policy pick[s]'s value
 
     h, l, profit = picked("h"), picked("l"), picked("profit")
     ok, message = _outcome(method, h, l, profit, bounds)

@@ -42,6 +42,8 @@ The supremum is the maximum of F; the returned point scores within
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -308,36 +310,59 @@ def _best_of_sweep(ax: _Axes, w: Tensor, z: Tensor) -> tuple[Tensor, Tensor, Ten
 
 
 def solve_policies(objective: Objective, bounds, policies: tuple[bool, ...]) -> list[Solution]:
-    """`solve` for each policy in `policies`, sharing the candidates and thresholds (they do not depend on it).
+    """`solve` for each policy in `policies`, sharing the candidates and thresholds (they do not depend on it);
+    `h`, `l` as the sweeps give them (host arrays on CPU, device tensors elsewhere), `profit` on the device.
 
     On CPU the sweep runs as `exact_fused`'s compiled loops, which give the torch code's supremum and corner bit
     for bit (tests/optimizers/test_exact_fused.py) at about a fiftieth of its cost; elsewhere (CUDA) the torch
     code below runs.
     """
     p, s = objective.problem, objective.problem.n_sims
+    exact64, simulations_inner = _rescoring_objective(objective, len(policies))  # also the sweeps' float64 days
     sweeps = _fused_sweeps if p.device.type == "cpu" else _torch_sweeps
-    found = list(sweeps(objective, bounds, policies))
+    found = list(sweeps(exact64, bounds, policies))
     for *_, scored in found:
         record_evaluations(s * scored)
     # Every policy's point, scored by the float64 kernel itself under its policy (one more evaluation per
     # simulation and policy), in one call: column i is policy i's.
-    h, l = (_as_columns([f[i] for f in found], p.device) for i in (1, 2))  # [S, P]
-    exact64 = objective.as_float64()
+    h, l = (_as_columns([f[i] for f in found], p.device, simulations_inner) for i in (1, 2))  # [S, P]
     if len(policies) == 1:
         profit = exact64.with_policy(policies[0]).score(h, l)
     else:
         profit = exact64.score(h, l, policies=to_device(policies, dtype=torch.bool, device=p.device))
-    out = []
-    for i, (supremum, _, _, scored) in enumerate(found):
-        out.append(Solution(h[:, i], l[:, i], profit[:, i], np.full(s, scored + 1), supremum))
-    return out
+    # The points as the sweeps found them (host arrays from the fused path: nothing more to read back).
+    return [
+        Solution(h_i, l_i, profit[:, i], np.full(s, scored + 1), supremum)
+        for i, (supremum, h_i, l_i, scored) in enumerate(found)
+    ]
 
 
-def _as_columns(rows: list, device: torch.device) -> Tensor:
-    """`[S]` arrays or tensors as the columns of one `[S, P]` tensor on `device`."""
+def _rescoring_objective(objective: Objective, k: int) -> tuple[Objective, bool]:
+    """`objective` in float64 for the re-scoring of `k` points per simulation, and whether its tensors are held
+    simulations-innermost (`[N, S]` storage behind the `[S, N]` views).
+
+    They are where the re-scoring stacks the legs (`Objective.stacks_legs`) and there are more simulations than
+    days (the backtest: 140 windows of 6 days).  Each kernel operation then runs over S contiguous values instead
+    of `S * k` broadcast rows of N days: about 40 % fewer instructions for the backtest's re-scoring, measured
+    by callgrind.  The numbers are the same: elementwise operations do not depend on the layout, and
+    `_sum_stacked` sums the days of a contiguous copy.
+    """
+    p = objective.problem
+    if p.n_sims <= p.n_days or not objective.stacks_legs(k):
+        return objective.as_float64(), False
+    block = torch.stack([*p.tensors().values(), *objective.legs]).transpose(-1, -2)  # [5 + L, N, S]
+    rows = block.to(torch.float64, memory_format=torch.contiguous_format).transpose(-1, -2).unbind(0)
+    return dataclasses.replace(objective, problem=p.with_tensors(rows[:5]), legs=rows[5:]), True
+
+
+def _as_columns(rows: list, device: torch.device, simulations_inner: bool = False) -> Tensor:
+    """`[S]` arrays or tensors as the columns of one `[S, P]` tensor on `device` (held `[P, S]`, a transposed
+    view, for `simulations_inner`)."""
     if isinstance(rows[0], Tensor):
-        return torch.stack(rows, dim=1)
-    return torch.as_tensor(np.stack(rows, axis=1), device=device)  # numpy from the fused path
+        return torch.stack(rows).t() if simulations_inner else torch.stack(rows, dim=1)
+    if simulations_inner:  # numpy from the fused path
+        return torch.as_tensor(np.stack(rows), device=device).t()
+    return torch.as_tensor(np.stack(rows, axis=1), device=device)
 
 
 def _torch_sweeps(objective: Objective, bounds, policies: tuple[bool, ...]):
@@ -368,7 +393,7 @@ def _fused_sweeps(objective: Objective, bounds, policies: tuple[bool, ...]):
 
     p = objective.problem
     days = torch.stack([p.close, p.high, p.low, p.high_pred, p.low_pred, *objective.legs]).detach().double()
-    host = np.from_dlpack(days)
+    host = np.from_dlpack(days)  # `days` is float64 already from `solve_policies`: the stack is its one copy
     results, _, _ = exact_fused.fused_sweep(*host[:5], host[5:], float(p.trading_fee), bounds, policies)
     for r in results:
         yield r.supremum, r.h, r.l, r.scored
@@ -381,4 +406,6 @@ def solve(objective: Objective, bounds, budget: int | None = None, seed: int = 0
     `Kl + Kh` at the close (separable), plus the returned point's re-scoring.
     `budget` and `seed` are unused: the enumeration is complete and deterministic.
     """
-    return solve_policies(objective, bounds, (objective.close_at_eod,))[0]
+    sol = solve_policies(objective, bounds, (objective.close_at_eod,))[0]
+    device = objective.problem.device
+    return dataclasses.replace(sol, h=torch.as_tensor(sol.h, device=device), l=torch.as_tensor(sol.l, device=device))

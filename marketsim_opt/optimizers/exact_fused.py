@@ -291,8 +291,9 @@ def _axis_sum(
 
     `diff_alpha`, `diff_beta` (`[K+1]`) are scratch."""
     k = len(points)
-    diff_alpha[:] = 0.0
-    diff_beta[:] = 0.0
+    for x in range(k + 1):  # loops, not slice assignments: numba's cost more than the work at small K
+        diff_alpha[x] = 0.0
+        diff_beta[x] = 0.0
     for piece in range(4):
         for i in range(start.shape[1]):
             diff_alpha[start[piece, i]] += d_alpha[piece, i]
@@ -414,7 +415,8 @@ def _prepare(
         # The b pieces: c_i outside the take-profit, then clamp(lp_i + l, -1, 0) (exact._best_of_sweep).
         _changes(m_b, tl_lo, tl_hi, k, lp[s], zeros, ones, c[s], _LQ_LO, _LQ_HI, False, start, d_alpha, d_beta)
         # Stable counting sort by row of [u events (day order), b events (piece-major)]; rows >= k never count.
-        count[:] = 0
+        for j in range(k + 1):
+            count[j] = 0
         for i in range(n):
             if pl[s, i] != 0.0 and m_u[i] < k:
                 count[m_u[i] + 1] += 1
@@ -424,8 +426,10 @@ def _prepare(
                     count[start[piece, i] + 1] += 1
         for j in range(k):
             count[j + 1] += count[j]
-        a_row[s, :] = count
-        fill[:] = count[:k]
+        for j in range(k + 1):
+            a_row[s, j] = count[j]
+        for j in range(k):
+            fill[j] = count[j]
         for i in range(n):
             if pl[s, i] != 0.0 and m_u[i] < k:
                 e = fill[m_u[i]]
@@ -438,15 +442,18 @@ def _prepare(
                     e = fill[start[piece, i]]
                     a_day[s, e], a_kind[s, e], a_val[s, e] = i, 1, v
                     fill[start[piece, i]] += 1
-        count[:] = 0
+        for j in range(k + 1):
+            count[j] = 0
         for piece in range(2, 4):
             for i in range(n):
                 if ps[s, i] * d_beta[piece, i] != 0.0 and start[piece, i] < k:
                     count[start[piece, i] + 1] += 1
         for j in range(k):
             count[j + 1] += count[j]
-        b_row[s, :] = count
-        fill[:] = count[:k]
+        for j in range(k + 1):
+            b_row[s, j] = count[j]
+        for j in range(k):
+            fill[j] = count[j]
         for piece in range(2, 4):
             for i in range(n):
                 v = ps[s, i] * d_beta[piece, i]
@@ -505,10 +512,11 @@ def _sweep(
         for k0 in range(0, k_count, BLOCK):
             width = min(BLOCK, k_count - k0)
             hv, zs = h_val[s, k0 : k0 + width], z[s, k0 : k0 + width]
-            alpha[:width] = 0.0  # only the block's columns (few at small N, BLOCK at most)
-            beta[:width] = 0.0
-            top[:width] = -np.inf
-            top_j[:width] = 0
+            for x in range(width):  # only the block's columns (few at small N, BLOCK at most)
+                alpha[x] = 0.0
+                beta[x] = 0.0
+                top[x] = -np.inf
+                top_j[x] = 0
             for j in range(k_count):
                 for e in range(a_row[s, j], a_row[s, j + 1]):
                     i = a_day[s, e]

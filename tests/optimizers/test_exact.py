@@ -269,3 +269,35 @@ def test_sweep_chunks_agree(monkeypatch, close_at_eod):
     chunked = solve(batch, "always_on", method="exact", close_at_eod=close_at_eod)
     for field in ("h", "l", "profit", "supremum", "nfev"):
         assert getattr(chunked, field).tolist() == getattr(whole, field).tolist(), field
+
+
+@pytest.mark.cpu_dependent
+@pytest.mark.parametrize(
+    ("s", "n", "n_legs", "inner"), [(140, 6, 2, True), (9, 4, 3, True), (6, 6, 2, False), (40, 5, 1, False)]
+)
+def test_rescoring_held_simulations_innermost_scores_the_same(s, n, n_legs, inner):
+    """With more simulations than days and the legs stacked, exact re-scores an objective held
+    simulations-innermost: the same numbers bit for bit as the usual layout's, for both policies' columns."""
+    from marketsim_opt.optimizers import exact
+    from marketsim_opt.strategies import Objective
+
+    flat = synthetic_problem(s * n, 11, dtype=torch.float32)
+    problem = Problem(**{key: v.reshape(s, n) for key, v in flat.tensors().items()})
+    gen = torch.Generator().manual_seed(5)
+    # Positions spanning seven orders of magnitude: the day sums' order of additions shows in their last bits.
+    scale = 10 ** (torch.rand(n_legs, s, n, generator=gen) * 7 - 6)
+    legs = tuple((torch.rand(n_legs, s, n, generator=gen) * 2 - 1) * scale)
+    objective = Objective(problem, legs)
+    held, simulations_inner = exact._rescoring_objective(objective, 2)
+    assert simulations_inner is inner
+    assert (held.problem.close.stride(0) == 1) is inner and (held.legs[0].stride(0) == 1) is inner
+    wide = objective.as_float64()
+    for f in ("close", "high", "low", "high_pred", "low_pred"):
+        assert torch.equal(getattr(held.problem, f), getattr(wide.problem, f))
+    rows = [np.linspace(-0.03, 0.03, s), np.linspace(0.02, -0.01, s)]  # one point per policy and simulation
+    h, l = (exact._as_columns([r, r[::-1].copy()], problem.device, simulations_inner) for r in rows)
+    policies = torch.tensor([False, True])
+    got = held.score(h, l, policies=policies)
+    want = wide.score(h.contiguous(), l.contiguous(), policies=policies)
+    assert got.shape == (s, 2) and torch.equal(got, want)
+    assert want.std() > 0

@@ -89,9 +89,8 @@ PLANTS = {
     ),
     "exact_low": (
         "marketsim_opt/optimizers/exact.py",
-        "        out.append(Solution(h[:, i], l[:, i], profit[:, i], np.full(s, scored + 1), supremum))\n",
-        "        out.append(Solution(h[:, i], l[:, i] + 1e-4, profit[:, i] - 1e-4, np.full(s, scored + 1),"
-        " supremum - 1e-4))\n",
+        "        Solution(h_i, l_i, profit[:, i], np.full(s, scored + 1), supremum)\n",
+        "        Solution(h_i, l_i + 1e-4, profit[:, i] - 1e-4, np.full(s, scored + 1), supremum - 1e-4)\n",
     ),
     "item_unlisted": ("marketsim_opt/instrument.py", '    "item",\n', ""),
     "broken_import": (
