@@ -320,6 +320,45 @@ def _leg_sides(legs: np.ndarray, pl: np.ndarray, ps: np.ndarray) -> None:
 
 
 @njit(cache=True)
+def _same_days(c, high, low, hp, lp, s: int, t: int) -> bool:
+    """Whether rows `s` and `t` hold the same five day series bit for bit (`-0.0` is not `+0.0`)."""
+    for a in (c, high, low, hp, lp):
+        bits = a.view(np.int64)
+        for i in range(a.shape[1]):
+            if bits[s, i] != bits[t, i]:
+                return False
+    return True
+
+
+@njit(cache=True)
+def _day_part(
+    s, c, high, low, hp, lp, h_lo, h_hi, l_lo, l_hi, breaks, l_val, l_ind, h_val, h_ind, n_v, n_a, ok,
+    m_u, m_b, tl_lo, tl_hi, th_lo, th_hi,
+):  # fmt: skip
+    """Row `s`'s candidates (`l_val` to `h_ind`), whether they ascend (`ok`), its entry thresholds (`n_v`, `n_a`;
+    `m_u`, `m_b`) and clamp kinks (`tl_lo` to `th_hi`): everything `_prepare` needs that depends on the days
+    alone, not on the legs or the policy."""
+    n, k = c.shape[1], l_val.shape[1]
+    for i in range(n):
+        breaks[i] = low[s, i] - lp[s, i]
+    _candidates(breaks, l_lo, l_hi, True, l_val[s], l_ind[s])
+    for i in range(n):
+        breaks[i] = high[s, i] - hp[s, i]
+    _candidates(breaks, h_lo, h_hi, False, h_val[s], h_ind[s])
+    sorted_ = True
+    for x in range(1, k):
+        sorted_ = sorted_ and h_ind[s, x - 1] <= h_ind[s, x] and l_ind[s, x - 1] <= l_ind[s, x]
+    ok[s] = sorted_
+    for i in range(n):
+        n_v[s, i] = _leading_true(h_ind[s], hp[s, i], high[s, i], _HQ_LO, _HQ_HI, True)
+        n_a[s, i] = _leading_at_most(h_ind[s], n_v[s, i], hp[s, i], high[s, i], _HQ_LO, _HQ_HI)
+        m_b[i] = _leading_true(l_ind[s], lp[s, i], low[s, i], _LQ_LO, _LQ_HI, True)
+        m_u[i] = _leading_at_most(l_ind[s], m_b[i], lp[s, i], low[s, i], _LQ_LO, _LQ_HI)
+    _kinks(l_val[s], lp[s], _LQ_LO, _LQ_HI, tl_lo, tl_hi)  # shared by w and the b pieces
+    _kinks(h_val[s], hp[s], _HQ_LO, _HQ_HI, th_lo, th_hi)
+
+
+@njit(cache=True)
 def _prepare(
     c: np.ndarray,
     high: np.ndarray,
@@ -378,25 +417,23 @@ def _prepare(
     w_const, z_const, neg_pl, neg_ps = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
     diff_alpha, diff_beta = np.empty(k + 1), np.empty(k + 1)
     count, fill = np.empty(k + 1, np.int64), np.empty(k, np.int64)
-    for s in range(s_count):
-        for i in range(n):
-            breaks[i] = low[s, i] - lp[s, i]
-        _candidates(breaks, l_lo, l_hi, True, l_val[s], l_ind[s])
-        for i in range(n):
-            breaks[i] = high[s, i] - hp[s, i]
-        _candidates(breaks, h_lo, h_hi, False, h_val[s], h_ind[s])
-        sorted_ = True
-        for x in range(1, k):
-            sorted_ = sorted_ and h_ind[s, x - 1] <= h_ind[s, x] and l_ind[s, x - 1] <= l_ind[s, x]
-        ok[s] = sorted_
-        for i in range(n):
-            n_v[s, i] = _leading_true(h_ind[s], hp[s, i], high[s, i], _HQ_LO, _HQ_HI, True)
-            n_a[s, i] = _leading_at_most(h_ind[s], n_v[s, i], hp[s, i], high[s, i], _HQ_LO, _HQ_HI)
-            m_b[i] = _leading_true(l_ind[s], lp[s, i], low[s, i], _LQ_LO, _LQ_HI, True)
-            m_u[i] = _leading_at_most(l_ind[s], m_b[i], lp[s, i], low[s, i], _LQ_LO, _LQ_HI)
-
-        _kinks(l_val[s], lp[s], _LQ_LO, _LQ_HI, tl_lo, tl_hi)  # shared by w and the b pieces
-        _kinks(h_val[s], hp[s], _HQ_LO, _HQ_HI, th_lo, th_hi)
+    # A batch that stacks two objectives on one problem (`workloads.run_stacked`) repeats its days half a batch
+    # down.  Rows go in the order 0, half, 1, half + 1, ...: a row whose days are its partner's bit for bit
+    # copies the partner's candidates and thresholds (the same inputs give the same numbers), and the scratch
+    # (`m_u` to `th_hi`) still holds the partner's.
+    half = s_count // 2 if s_count % 2 == 0 else 0
+    for step in range(s_count):
+        s = step // 2 + half * (step % 2) if half > 0 else step
+        if half > 0 and step % 2 == 1 and _same_days(c, high, low, hp, lp, s, s - half):
+            t = s - half
+            for x in range(k):
+                l_val[s, x], l_ind[s, x], h_val[s, x], h_ind[s, x] = l_val[t, x], l_ind[t, x], h_val[t, x], h_ind[t, x]
+            for i in range(n):
+                n_v[s, i], n_a[s, i] = n_v[t, i], n_a[t, i]
+            ok[s] = ok[t]
+        else:
+            _day_part(s, c, high, low, hp, lp, h_lo, h_hi, l_lo, l_hi, breaks, l_val, l_ind, h_val, h_ind, n_v, n_a,
+                      ok, m_u, m_b, tl_lo, tl_hi, th_lo, th_hi)  # fmt: skip
         for i in range(n):
             neg_pl[i], neg_ps[i] = -pl[s, i], -ps[s, i]
         for pol in range(len(policies)):

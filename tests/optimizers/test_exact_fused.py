@@ -17,7 +17,12 @@ numba = pytest.importorskip("numba", reason="the fused exact sweep needs numba (
 
 from marketsim_opt.data import Problem, synthetic_problem  # noqa: E402
 from marketsim_opt.optimizers import exact, exact_fused  # noqa: E402
-from marketsim_opt.strategies import Objective, always_on_objective, entry_exit_objective  # noqa: E402
+from marketsim_opt.strategies import (  # noqa: E402
+    Objective,
+    always_on_objective,
+    entry_exit_objective,
+    stack_objectives,
+)
 
 pytestmark = pytest.mark.cpu_dependent  # torch's addcmul rounds once or twice by CPU capability; so does `fma`
 
@@ -125,6 +130,26 @@ def test_larger_problems_match_torch_bitwise(n_days: int, n_sims: int, crypto: b
 @pytest.mark.parametrize("n_sims", [1, 3])
 def test_n2000_matches_torch_bitwise(n_sims: int) -> None:
     assert_same(always_on_objective(stack(2000, range(50, 50 + n_sims))), BOX)
+
+
+@pytest.mark.parametrize("n_days", [1, 6, 30])
+@pytest.mark.parametrize("bounds", BOUNDS, ids=str)
+def test_stacked_batches_reusing_their_days_match_torch_bitwise(n_days: int, bounds: str) -> None:
+    """`run_stacked`'s batch (two objectives on one problem: its days repeat half a batch down, which the
+    compiled loops reuse) matches the torch path; so do halves that differ only in one zero's sign, or one day."""
+    problem = stack(n_days, range(5))
+    both = stack_objectives([entry_exit_objective(problem), always_on_objective(problem)])
+    assert both.problem.n_sims == 10 and torch.equal(both.problem.close[:5], both.problem.close[5:])
+    assert_same(both, BOUNDS[bounds])
+    for field, partner, row in (("high_pred", 0.0, -0.0), ("low", None, 1e-9)):
+        days = {f: t.clone() for f, t in both.problem.tensors().items()}
+        if partner is None:  # row 7 a little off its partner, row 2
+            days[field][7, 0] += row
+        else:  # rows 2 and 7 equal but for a zero's sign
+            days[field][2, 0], days[field][7, 0] = partner, row
+        days["high"] = torch.maximum(days["high"], days["low"])
+        changed = Problem(**days)
+        assert_same(Objective(changed, both.legs), BOUNDS[bounds])
 
 
 @pytest.mark.parametrize("n_days", [2, 6, 30, 200])
