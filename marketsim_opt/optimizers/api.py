@@ -172,10 +172,8 @@ def _read_back(solutions: list[Solution]) -> dict[str, np.ndarray | None]:
     for f in _FIELDS:
         if values[f][0] is None:
             out[f] = None
-        else:
-            out[f] = np.array(
-                [next(host) if isinstance(v, Tensor) else v for v in values[f]]
-            )  # not np.stack: 5x its cost
+        else:  # np.array, not np.stack: a fifth of its cost on the backtest's 140-value rows
+            out[f] = np.array([next(host) if isinstance(v, Tensor) else v for v in values[f]])
     return out
 
 

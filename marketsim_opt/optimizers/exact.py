@@ -341,14 +341,15 @@ def _rescoring_objective(objective: Objective, k: int) -> tuple[Objective, bool]
     """`objective` in float64 for the re-scoring of `k` points per simulation, and whether its tensors are held
     simulations-innermost (`[N, S]` storage behind the `[S, N]` views).
 
-    They are where the re-scoring stacks the legs (`Objective.stacks_legs`) and there are more simulations than
-    days (the backtest: 140 windows of 6 days).  Each kernel operation then runs over S contiguous values instead
-    of `S * k` broadcast rows of N days: about 40 % fewer instructions for the backtest's re-scoring, measured
-    by callgrind.  The numbers are the same: elementwise operations do not depend on the layout, and
-    `_sum_stacked` sums the days of a contiguous copy.
+    They are on CPU where the re-scoring stacks the legs (`Objective.stacks_legs`) and there are more
+    simulations than days (the backtest: 140 windows of 6 days).  Each kernel operation then runs over S
+    contiguous values instead of `S * k` broadcast rows of N days: about 40 % fewer instructions for the
+    backtest's re-scoring, measured by callgrind.  The numbers are the same: elementwise operations do not
+    depend on the layout, and `_sum_stacked` sums the days of a contiguous copy.  On a GPU, where an operation
+    costs one launch in either layout, the torch sweep gets the usual one.
     """
     p = objective.problem
-    if p.n_sims <= p.n_days or not objective.stacks_legs(k):
+    if p.device.type != "cpu" or p.n_sims <= p.n_days or not objective.stacks_legs(k):
         return objective.as_float64(), False
     block = torch.stack([*p.tensors().values(), *objective.legs]).transpose(-1, -2)  # [5 + L, N, S]
     rows = block.to(torch.float64, memory_format=torch.contiguous_format).transpose(-1, -2).unbind(0)
